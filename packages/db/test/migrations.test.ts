@@ -1,0 +1,62 @@
+import t from 'tap'
+import mysql from 'mysql2/promise'
+import { createTestDatabase } from '../src/testing.js'
+import { migrateDown, migrateUp } from '../src/migrator.js'
+
+async function schemaOf(url: string): Promise<string[]> {
+  const conn = await mysql.createConnection({ uri: url })
+  try {
+    const [tables] = await conn.query('SHOW TABLES')
+    const out: string[] = []
+    for (const row of tables as Array<Record<string, string>>) {
+      const name = Object.values(row)[0]!
+      const [create] = await conn.query(`SHOW CREATE TABLE \`${name}\``)
+      // AUTO_INCREMENT counters are data, not schema.
+      out.push(String((create as Array<Record<string, string>>)[0]!['Create Table']).replace(/ AUTO_INCREMENT=\d+/, ''))
+    }
+    return out.sort()
+  } finally {
+    await conn.end()
+  }
+}
+
+t.test('migrate up, roll everything back, migrate up again gives the same schema and no leftovers', async (t) => {
+  const tdb = await createTestDatabase('ls_mig', false)
+  t.teardown(() => tdb.drop())
+
+  const first = await migrateUp(tdb.url)
+  t.ok(first.applied.length >= 1, 'applies the migrations')
+  const schemaA = await schemaOf(tdb.url)
+  t.ok(schemaA.some((s) => s.includes('CREATE TABLE `streams`')), 'streams table exists')
+
+  t.same((await migrateUp(tdb.url)).applied, [], 'a second run applies nothing')
+
+  const down = await migrateDown(tdb.url, 'all')
+  t.same(down.applied, [...first.applied].reverse(), 'rolls back in reverse order')
+  t.same(await schemaOf(tdb.url), [], 'no tables left, ledger included')
+
+  await migrateUp(tdb.url)
+  t.same(await schemaOf(tdb.url), schemaA, 'same schema after re-applying')
+})
+
+t.test('rolling back one step undoes only the latest migration', async (t) => {
+  const tdb = await createTestDatabase('ls_mig', false)
+  t.teardown(() => tdb.drop())
+  const { applied } = await migrateUp(tdb.url)
+  const down = await migrateDown(tdb.url, 1)
+  t.same(down.applied, [applied.at(-1)], 'only the newest tag is undone')
+  const again = await migrateUp(tdb.url)
+  t.same(again.applied, [applied.at(-1)], 'and it is the one re-applied')
+})
+
+t.test('the stream key column refuses duplicates', async (t) => {
+  const tdb = await createTestDatabase('ls_mig')
+  t.teardown(() => tdb.drop())
+  const conn = await mysql.createConnection({ uri: tdb.url })
+  t.teardown(() => conn.end())
+  await conn.query("INSERT INTO users (email, display_name) VALUES ('a@example.com', 'A')")
+  const insert = (ref: string, pb: string) =>
+    conn.query("INSERT INTO streams (ref_no, title, stream_key, playback_id, user_id) VALUES (?, 't', 'same-key', ?, 1)", [ref, pb])
+  await insert('LS-1', 'pb1')
+  await t.rejects(insert('LS-2', 'pb2'), { code: 'ER_DUP_ENTRY' })
+})

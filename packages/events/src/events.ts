@@ -1,0 +1,78 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+
+/** Fields every ingest event carries. */
+const base = {
+  /** Unique event id; also the BullMQ job id, so a re-sent event is dropped by the queue. */
+  id: Type.String({ minLength: 8, maxLength: 128, pattern: '^[A-Za-z0-9_.-]+$' }),
+  /** The ingest node that saw it. */
+  nodeId: Type.String({ minLength: 1, maxLength: 128 }),
+  /** node-media-server's session id of the RTMP connection. */
+  sessionId: Type.String({ minLength: 1, maxLength: 128 }),
+  /** When it happened on the node (ISO 8601, ms). */
+  at: Type.String({ format: 'date-time', minLength: 20, maxLength: 40 }),
+  streamId: Type.Integer({ minimum: 1 })
+}
+
+const event = <T extends string, P extends Record<string, TSchema>>(type: T, props: P) =>
+  Type.Object({ type: Type.Literal(type), ...base, ...props }, { additionalProperties: false })
+
+/** An accepted RTMP publish: the stream is live on `nodeId`, playable under `playbackBaseUrl`. */
+export const StreamPublishedSchema = event('stream.published', {
+  playbackBaseUrl: Type.String({ minLength: 1, maxLength: 512 })
+})
+
+/** The publish is over for good (the reconnect window passed, or the node shut down). */
+export const StreamUnpublishedSchema = event('stream.unpublished', {
+  reason: Type.Union([
+    Type.Literal('publisher-left'),
+    Type.Literal('node-shutdown'),
+    Type.Literal('key-revoked')
+  ])
+})
+
+/** A viewer started playing from the node; `userId` when the viewer presented a valid token. */
+export const ViewerJoinedSchema = event('viewer.joined', {
+  userId: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])
+})
+
+/** A viewer stopped playing. */
+export const ViewerLeftSchema = event('viewer.left', {
+  userId: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])
+})
+
+export const StreamEventSchema = Type.Union([
+  StreamPublishedSchema,
+  StreamUnpublishedSchema,
+  ViewerJoinedSchema,
+  ViewerLeftSchema
+])
+
+export type StreamPublished = Static<typeof StreamPublishedSchema>
+export type StreamUnpublished = Static<typeof StreamUnpublishedSchema>
+export type ViewerJoined = Static<typeof ViewerJoinedSchema>
+export type ViewerLeft = Static<typeof ViewerLeftSchema>
+export type StreamEvent = Static<typeof StreamEventSchema>
+export type StreamEventType = StreamEvent['type']
+
+export const STREAM_EVENT_TYPES: readonly StreamEventType[] = [
+  'stream.published',
+  'stream.unpublished',
+  'viewer.joined',
+  'viewer.left'
+]
+
+/** A node's liveness report, kept in Redis (not the queue) so a backlog never delays it. */
+export const NodeHeartbeatSchema = Type.Object(
+  {
+    nodeId: Type.String({ minLength: 1, maxLength: 128 }),
+    /** Changes on every start of the node: a new boot means its old sessions are gone. */
+    bootId: Type.String({ minLength: 1, maxLength: 64 }),
+    playbackBaseUrl: Type.String({ maxLength: 512 }),
+    /** Epoch ms of the report. */
+    at: Type.Integer({ minimum: 0 }),
+    /** Streams this node holds now, counting those inside their reconnect window. */
+    streamIds: Type.Array(Type.Integer({ minimum: 1 }), { maxItems: 10_000 })
+  },
+  { additionalProperties: false }
+)
+export type NodeHeartbeat = Static<typeof NodeHeartbeatSchema>
