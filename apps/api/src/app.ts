@@ -1,0 +1,94 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import cors from '@fastify/cors'
+import helmet from '@fastify/helmet'
+import rateLimit from '@fastify/rate-limit'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { Config } from './config.js'
+import dbPlugin from './plugins/external/db.js'
+import redisPlugin from './plugins/external/redis.js'
+import authPlugin from './plugins/external/auth.js'
+import errorsPlugin from './plugins/app/errors.js'
+import servicesPlugin from './plugins/app/services.js'
+import consumerPlugin from './plugins/app/stream-events/consumer.js'
+import reaperPlugin from './plugins/app/stream-events/reaper.js'
+import { validatorCompiler } from './plugins/app/validation.js'
+import healthRoutes from './routes/health.js'
+import authRoutes from './routes/auth.js'
+import streamsRoutes from './routes/streams.js'
+
+export type { Config } from './config.js'
+export { loadConfig, ConfigError } from './config.js'
+
+export interface BuildOptions {
+  config: Config
+  /** Passed to Fastify: a pino logger, its options, or false. */
+  logger?: FastifyServerOptions['logger'] | FastifyServerOptions['loggerInstance']
+  /** Overrides for the queue consumer and reaper (tests switch them off). */
+  consumer?: boolean
+  reaper?: boolean
+}
+
+/** Keys and tokens never reach the logs: the query string of `/streams/key` is dropped, auth headers are not logged. */
+const requestSerializer = (req: { method: string; url: string; id: string; ip?: string }) => ({
+  method: req.method,
+  url: req.url.includes('streamKey') ? req.url.split('?')[0] : req.url,
+  reqId: req.id,
+  remoteAddress: req.ip
+})
+
+/** Assembles the api: external clients -> domain -> routes. No listen: the server entry and tests decide. */
+export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
+  const { config } = opts
+  const logger =
+    opts.logger && typeof opts.logger === 'object' && 'child' in opts.logger
+      ? { loggerInstance: opts.logger as FastifyServerOptions['loggerInstance'] }
+      : { logger: opts.logger === undefined ? false : { level: config.logLevel, serializers: { req: requestSerializer }, ...(typeof opts.logger === 'object' ? opts.logger : {}) } }
+  const app = Fastify({
+    ...logger,
+    bodyLimit: config.http.bodyLimit,
+    connectionTimeout: config.http.connectionTimeout,
+    requestTimeout: config.http.requestTimeout,
+    keepAliveTimeout: config.http.keepAliveTimeout,
+    // Streams ids are bounded integers; absurd path lengths are refused before routing.
+    routerOptions: { maxParamLength: 64 }
+  }).withTypeProvider<TypeBoxTypeProvider>()
+  app.setValidatorCompiler(validatorCompiler)
+
+  await app.register(errorsPlugin)
+  await app.register(helmet, { global: true })
+  if (config.corsOrigins.length) await app.register(cors, { origin: config.corsOrigins })
+  await app.register(rateLimit, { global: false })
+  await app.register(dbPlugin, { url: config.databaseUrl })
+  await app.register(redisPlugin, { url: config.redisUrl })
+  await app.register(servicesPlugin)
+  await app.register(authPlugin, {
+    secret: config.jwtSecret,
+    expiresIn: config.jwtExpiresIn,
+    userExists: async (id) => (await app.users.findById(id)) !== null
+  })
+  if (opts.consumer ?? config.consumer.enabled) {
+    await app.register(consumerPlugin, {
+      redisUrl: config.redisUrl,
+      queuePrefix: config.queuePrefix,
+      concurrency: config.consumer.concurrency
+    })
+  }
+  if (opts.reaper ?? config.reaper.enabled) {
+    await app.register(reaperPlugin, {
+      queuePrefix: config.queuePrefix,
+      nodeTimeoutMs: config.reaper.nodeTimeoutMs,
+      intervalMs: config.reaper.intervalMs
+    })
+  }
+
+  await app.register(healthRoutes)
+  await app.register(authRoutes, {
+    prefix: '/api/auth',
+    rateLimit: { max: config.authRateLimit.max, timeWindow: config.authRateLimit.windowMs }
+  })
+  await app.register(streamsRoutes, {
+    prefix: '/api/livestream',
+    urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl }
+  })
+  return app
+}

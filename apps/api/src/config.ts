@@ -1,0 +1,103 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+
+const Bool = Type.Union([Type.Literal('true'), Type.Literal('false'), Type.Literal('1'), Type.Literal('0')])
+const Int = (def: number, min = 0) => Type.Integer({ default: def, minimum: min })
+
+/** Every environment variable the api reads, with its default. The only reader of `process.env`. */
+export const EnvSchema = Type.Object({
+  PORT: Int(3000),
+  HOST: Type.String({ default: '0.0.0.0' }),
+  API_URL: Type.String({ default: 'http://localhost:3000/api' }),
+  STREAM_SERVER_URL: Type.String({ default: 'http://localhost:8000', pattern: '^https?://' }),
+  RTMP_PUBLIC_URL: Type.String({ default: 'rtmp://localhost:1935', pattern: '^rtmps?://' }),
+  DATABASE_URL: Type.String({ default: 'mysql://livestream:livestream@127.0.0.1:3306/livestream', pattern: '^mysql://' }),
+  REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379', pattern: '^rediss?://' }),
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  SECRET: Type.Optional(Type.String()),
+  JWT_EXPIRES_IN: Type.String({ default: '1h', pattern: '^[0-9]+[smhd]?$' }),
+  QUEUE_PREFIX: Type.String({ default: 'livestream', pattern: '^[A-Za-z0-9_-]+$' }),
+  CONSUMER_ENABLED: Type.String({ default: 'true' }),
+  CONSUMER_CONCURRENCY: Int(16, 1),
+  REAPER_ENABLED: Type.String({ default: 'true' }),
+  NODE_TIMEOUT_MS: Int(30_000, 100),
+  REAPER_INTERVAL_MS: Int(5_000, 50),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info' }
+  ),
+  CORS_ORIGINS: Type.String({ default: '' }),
+  BODY_LIMIT_BYTES: Int(65_536, 1024),
+  REQUEST_TIMEOUT_MS: Int(10_000, 100),
+  CONNECTION_TIMEOUT_MS: Int(10_000, 100),
+  KEEP_ALIVE_TIMEOUT_MS: Int(5_000, 100),
+  AUTH_RATE_LIMIT_MAX: Int(10, 1),
+  AUTH_RATE_LIMIT_WINDOW_MS: Int(60_000, 100)
+})
+type Env = Static<typeof EnvSchema>
+
+export interface Config {
+  port: number
+  host: string
+  apiUrl: string
+  streamServerUrl: string
+  rtmpPublicUrl: string
+  databaseUrl: string
+  redisUrl: string
+  jwtSecret: string
+  jwtExpiresIn: string
+  queuePrefix: string
+  consumer: { enabled: boolean; concurrency: number }
+  reaper: { enabled: boolean; nodeTimeoutMs: number; intervalMs: number }
+  logLevel: string
+  corsOrigins: string[]
+  http: { bodyLimit: number; requestTimeout: number; connectionTimeout: number; keepAliveTimeout: number }
+  authRateLimit: { max: number; windowMs: number }
+}
+
+/** Thrown when the environment is unusable; the message names the variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+const BOOL_VARS = ['CONSUMER_ENABLED', 'REAPER_ENABLED'] as const
+
+/** Reads and validates the environment. Throws ConfigError naming the first bad variable. */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const known = Object.keys(EnvSchema.properties)
+  const raw: Record<string, unknown> = {}
+  for (const key of known) if (source[key] !== undefined && source[key] !== '') raw[key] = source[key]
+  const env = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw)) as Env
+  const first = Value.Errors(EnvSchema, env).First()
+  if (first) throw new ConfigError(`invalid environment variable ${first.path.slice(1)}: ${first.message}`)
+  for (const key of BOOL_VARS) {
+    if (!Value.Check(Bool, env[key])) throw new ConfigError(`invalid environment variable ${key}: expected true or false`)
+  }
+  const jwtSecret = env.JWT_SECRET ?? env.SECRET
+  if (!jwtSecret) throw new ConfigError('missing environment variable JWT_SECRET (or SECRET): at least 32 characters')
+  if (jwtSecret.length < 32) throw new ConfigError('invalid environment variable JWT_SECRET: at least 32 characters')
+  const on = (v: string) => v === 'true' || v === '1'
+  return {
+    port: env.PORT,
+    host: env.HOST,
+    apiUrl: env.API_URL,
+    streamServerUrl: env.STREAM_SERVER_URL.replace(/\/+$/, ''),
+    rtmpPublicUrl: env.RTMP_PUBLIC_URL.replace(/\/+$/, ''),
+    databaseUrl: env.DATABASE_URL,
+    redisUrl: env.REDIS_URL,
+    jwtSecret,
+    jwtExpiresIn: env.JWT_EXPIRES_IN,
+    queuePrefix: env.QUEUE_PREFIX,
+    consumer: { enabled: on(env.CONSUMER_ENABLED), concurrency: env.CONSUMER_CONCURRENCY },
+    reaper: { enabled: on(env.REAPER_ENABLED), nodeTimeoutMs: env.NODE_TIMEOUT_MS, intervalMs: env.REAPER_INTERVAL_MS },
+    logLevel: env.LOG_LEVEL,
+    corsOrigins: env.CORS_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean),
+    http: {
+      bodyLimit: env.BODY_LIMIT_BYTES,
+      requestTimeout: env.REQUEST_TIMEOUT_MS,
+      connectionTimeout: env.CONNECTION_TIMEOUT_MS,
+      keepAliveTimeout: env.KEEP_ALIVE_TIMEOUT_MS
+    },
+    authRateLimit: { max: env.AUTH_RATE_LIMIT_MAX, windowMs: env.AUTH_RATE_LIMIT_WINDOW_MS }
+  }
+}

@@ -1,0 +1,42 @@
+import fp from 'fastify-plugin'
+import type { FastifyError } from 'fastify'
+import { HttpError, isUnavailable } from '../../errors.js'
+
+const fail = (message: string) => ({ success: false as const, data: null, message })
+
+/**
+ * The one mapping from errors to answers. Client mistakes keep their message; 5xx answers are generic and the detail
+ * goes to the log with the request id. A dependency that is down is a 503, not a 500.
+ */
+export default fp(
+  async (app) => {
+    app.setErrorHandler((err: FastifyError, request, reply) => {
+      if (err instanceof HttpError) {
+        return reply.code(err.statusCode).send(fail(err.message))
+      }
+      if (err.validation) {
+        return reply.code(400).send(fail(err.message))
+      }
+      if (isUnavailable(err)) {
+        request.log.warn({ err: { message: err.message, code: err.code } }, 'dependency unavailable')
+        return reply.code(503).header('retry-after', '5').send(fail('service temporarily unavailable, try again shortly'))
+      }
+      const status = err.statusCode ?? 500
+      if (status >= 400 && status < 500) {
+        // Fastify's own client errors: bad JSON, body too large, wrong content type, rate limit.
+        const message =
+          err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError
+            ? 'body is not valid JSON'
+            : err.message
+        return reply.code(status).send(fail(message))
+      }
+      request.log.error({ err }, 'unhandled error')
+      return reply.code(500).send(fail('internal server error'))
+    })
+
+    app.setNotFoundHandler((request, reply) => {
+      reply.code(404).send(fail(`route ${request.method} ${request.url.split('?')[0]} not found`))
+    })
+  },
+  { name: 'error-handler' }
+)

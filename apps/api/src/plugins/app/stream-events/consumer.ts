@@ -1,0 +1,55 @@
+import fp from 'fastify-plugin'
+import { UnrecoverableError, Worker } from 'bullmq'
+import { Redis } from 'ioredis'
+import { InvalidEventError, parseStreamEvent, STREAM_EVENTS_QUEUE } from '@livestream/events'
+import { applyStreamEvent } from '../../../workers/apply-stream-event.js'
+
+export interface ConsumerOptions {
+  redisUrl: string
+  queuePrefix: string
+  concurrency: number
+}
+
+/**
+ * The BullMQ worker applying ingest events. Its connection waits for Redis forever (`maxRetriesPerRequest: null`), so a
+ * Redis restart pauses consumption instead of failing it. A malformed payload can never succeed and is failed at once;
+ * anything else (MySQL down) is retried with the job's backoff. Closed before the pool it needs.
+ */
+export default fp(
+  async (app, opts: ConsumerOptions) => {
+    const connection = new Redis(opts.redisUrl, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(n * 200, 2_000) })
+    connection.on('error', (err) => app.log.warn({ err: { message: err.message } }, 'consumer redis connection problem'))
+    const worker = new Worker(
+      STREAM_EVENTS_QUEUE,
+      async (job) => {
+        let event
+        try {
+          event = parseStreamEvent(job.data)
+        } catch (err) {
+          if (err instanceof InvalidEventError) throw new UnrecoverableError(err.message)
+          throw err
+        }
+        const outcome = await applyStreamEvent(event, { db: app.db, streams: app.streams })
+        app.log.info(
+          { eventId: event.id, type: event.type, streamId: event.streamId, nodeId: event.nodeId, outcome },
+          'stream event handled'
+        )
+        return outcome
+      },
+      { connection, prefix: opts.queuePrefix, concurrency: opts.concurrency, autorun: false }
+    )
+    worker.on('error', (err) => app.log.warn({ err: { message: err.message } }, 'consumer error'))
+    worker.on('failed', (job, err) =>
+      app.log.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: { message: err.message } }, 'stream event failed')
+    )
+    app.addHook('onReady', () => {
+      void worker.run().catch((err: Error) => app.log.error({ err }, 'consumer stopped'))
+    })
+    // onClose hooks run in registration order; this plugin registers after the db, and `preClose` runs before all.
+    app.addHook('preClose', async () => {
+      await worker.close()
+      await connection.quit().catch(() => connection.disconnect())
+    })
+  },
+  { name: 'stream-events-consumer', dependencies: ['services'] }
+)

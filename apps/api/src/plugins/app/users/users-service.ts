@@ -1,0 +1,47 @@
+import { hash, verify } from '@node-rs/argon2'
+import { eq } from 'drizzle-orm'
+import { users, type Database } from '@livestream/db'
+import { ConflictError, UnauthorizedError } from '../../../errors.js'
+
+export type UserRow = typeof users.$inferSelect
+
+// argon2id (the library default algorithm) with OWASP's minimum: 19 MiB, 2 passes.
+const ARGON = { memoryCost: 19_456, timeCost: 2, parallelism: 1 }
+const BAD_LOGIN = 'invalid email or password'
+
+export function userView(u: UserRow) {
+  return { id: u.id, email: u.email, display_name: u.displayName, created_at: u.createdAt.toISOString() }
+}
+
+export function createUsersService(db: Database) {
+  // Verified against when the email is unknown, so both failures cost the same time.
+  const dummyHash = hash('not-a-real-password', ARGON)
+
+  return {
+    async register(email: string, password: string, displayName: string): Promise<UserRow> {
+      const passwordHash = await hash(password, ARGON)
+      try {
+        const [res] = await db.insert(users).values({ email: email.toLowerCase(), passwordHash, displayName })
+        const [row] = await db.select().from(users).where(eq(users.id, res.insertId))
+        return row as UserRow
+      } catch (err) {
+        const code = (err as { code?: string; cause?: { code?: string } }).cause?.code ?? (err as { code?: string }).code
+        if (code === 'ER_DUP_ENTRY') throw new ConflictError('email is already registered')
+        throw err
+      }
+    },
+
+    async login(email: string, password: string): Promise<UserRow> {
+      const [row] = await db.select().from(users).where(eq(users.email, email.toLowerCase())).limit(1)
+      const ok = await verify(row?.passwordHash ?? (await dummyHash), password).catch(() => false)
+      if (!row || !row.passwordHash || !ok) throw new UnauthorizedError(BAD_LOGIN)
+      return row
+    },
+
+    async findById(id: number): Promise<UserRow | null> {
+      const [row] = await db.select().from(users).where(eq(users.id, id)).limit(1)
+      return row ?? null
+    }
+  }
+}
+export type UsersService = ReturnType<typeof createUsersService>

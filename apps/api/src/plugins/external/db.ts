@@ -1,0 +1,20 @@
+import fp from 'fastify-plugin'
+import { createDbClient, type DbClient } from '@livestream/db'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    dbClient: DbClient
+    db: DbClient['db']
+  }
+}
+
+/** One mysql2 pool per app, closed with it. Boots even when MySQL is down: requests answer 503 until it is back. */
+export default fp(
+  async (app, opts: { url: string }) => {
+    const client = createDbClient({ url: opts.url, connectionLimit: 10 })
+    app.decorate('dbClient', client)
+    app.decorate('db', client.db)
+    app.addHook('onClose', () => client.close())
+  },
+  { name: 'db' }
+)

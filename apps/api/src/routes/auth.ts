@@ -1,0 +1,29 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { loginSchema, meSchema, registerSchema } from '../schemas/auth.js'
+import { NotFoundError } from '../errors.js'
+import { userView } from '../plugins/app/users/users-service.js'
+
+/** /api/auth: register, login, me. Register and login are rate-limited per address. */
+const auth: FastifyPluginAsyncTypebox<{ rateLimit: { max: number; timeWindow: number } }> = async (app, opts) => {
+  const limited = { rateLimit: opts.rateLimit }
+
+  app.post('/register', { schema: registerSchema, config: limited }, async (request, reply) => {
+    const { email, password, display_name } = request.body
+    const user = await app.users.register(email, password, display_name.trim())
+    const token = await reply.jwtSign({ sub: String(user.id) })
+    return reply.code(201).send({ success: true, data: { user: userView(user), token }, message: 'registered' })
+  })
+
+  app.post('/login', { schema: loginSchema, config: limited }, async (request, reply) => {
+    const user = await app.users.login(request.body.email, request.body.password)
+    const token = await reply.jwtSign({ sub: String(user.id) })
+    return { success: true, data: { user: userView(user), token }, message: 'logged in' }
+  })
+
+  app.get('/me', { schema: meSchema, onRequest: app.authenticate }, async (request) => {
+    const user = await app.users.findById(request.user.id)
+    if (!user) throw new NotFoundError('user not found')
+    return { success: true, data: userView(user), message: 'ok' }
+  })
+}
+export default auth

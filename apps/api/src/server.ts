@@ -1,0 +1,27 @@
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig } from './config.js'
+import { createLogger } from './logger.js'
+
+let config
+try {
+  config = loadConfig()
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`api: ${err.message}\n`)
+    process.exit(2)
+  }
+  throw err
+}
+
+const logger = createLogger(config.logLevel)
+const app = await buildApp({ config, logger })
+
+// In-flight requests finish, the consumer stops taking jobs (unfinished ones return to the queue), then clients close.
+closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
+  if (err) app.log.error({ err }, 'closing after an error')
+  else app.log.info({ signal }, 'closing')
+  await app.close()
+})
+
+await app.listen({ port: config.port, host: config.host })

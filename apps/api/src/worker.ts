@@ -1,0 +1,26 @@
+// The queue consumer (and reaper) alone, without HTTP routes being served: `pnpm --filter @livestream/api worker`.
+// Operators scale it separately from the api; several consumers may run against one queue.
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig } from './config.js'
+import { createLogger } from './logger.js'
+
+let config
+try {
+  config = loadConfig()
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`worker: ${err.message}\n`)
+    process.exit(2)
+  }
+  throw err
+}
+const logger = createLogger(config.logLevel).child({ role: 'worker' })
+const app = await buildApp({ config, logger, consumer: true })
+closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
+  if (err) app.log.error({ err }, 'closing after an error')
+  else app.log.info({ signal }, 'closing')
+  await app.close()
+})
+await app.ready()
+app.log.info('worker consuming stream events')

@@ -1,0 +1,38 @@
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { startProcess, type Managed } from './process.js'
+
+const run = promisify(execFile)
+export const FFMPEG = process.env.FFMPEG_PATH ?? 'ffmpeg'
+export const FFPROBE = process.env.FFPROBE_PATH ?? 'ffprobe'
+
+/**
+ * Publishes a generated clip (testsrc + sine, H.264 + AAC, 1 s GOP) in real time over RTMP.
+ * The process is ours: stop it with `stop()`.
+ */
+export function publishTestClip(rtmpUrl: string, seconds: number, name = 'publisher'): Managed {
+  const args = [
+    '-hide_banner', '-loglevel', 'warning', '-nostdin',
+    '-re',
+    '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25',
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
+    '-t', String(seconds),
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '25', '-keyint_min', '25', '-pix_fmt', 'yuv420p',
+    '-c:a', 'aac', '-b:a', '64k',
+    '-f', 'flv', rtmpUrl
+  ]
+  return startProcess(name, FFMPEG, args, { PATH: process.env.PATH })
+}
+
+export interface ProbeResult {
+  codecs: string[]
+}
+
+/** ffprobe's view of a media URL or file: the codec names of its streams. */
+export async function probe(target: string): Promise<ProbeResult> {
+  const { stdout } = await run(FFPROBE, ['-v', 'error', '-show_entries', 'stream=codec_name', '-of', 'json', target], {
+    timeout: 20_000
+  })
+  const parsed = JSON.parse(stdout) as { streams?: Array<{ codec_name?: string }> }
+  return { codecs: (parsed.streams ?? []).map((s) => s.codec_name ?? '?') }
+}

@@ -1,0 +1,173 @@
+import t from 'tap'
+import { Queue } from 'bullmq'
+import { Redis } from 'ioredis'
+import mysql from 'mysql2/promise'
+import { STREAM_EVENTS_QUEUE, newEventId, type StreamEvent } from '@livestream/events'
+import { ApiUser } from '../src/api-client.js'
+import { probe, publishTestClip } from '../src/ffmpeg.js'
+import { createStackEnv, startApi, startIngest } from '../src/stack.js'
+import { waitFor } from '../src/wait.js'
+
+// One stack for the whole file: api (consumer + reaper inside) and one ingest node, own database and queue prefix.
+const stack = await createStackEnv('e2e')
+const api = await startApi(stack, { NODE_TIMEOUT_MS: '3000' })
+const ingest = await startIngest(stack)
+const owner = await ApiUser.register(api.url, 'host')
+const sql = await mysql.createConnection({ uri: stack.db.url })
+const redis = new Redis(stack.redisUrl)
+const queue = new Queue(STREAM_EVENTS_QUEUE, { connection: redis, prefix: stack.queuePrefix })
+
+t.teardown(async () => {
+  await ingest.stop()
+  await api.stop()
+  await queue.close()
+  redis.disconnect()
+  await sql.end()
+  await stack.cleanup()
+})
+
+const jobCount = async () => {
+  const counts = await queue.getJobCounts('completed', 'failed', 'wait', 'active', 'delayed')
+  return Object.values(counts).reduce((a, b) => a + b, 0)
+}
+
+const ledger = async (streamId: number) => {
+  const [rows] = await sql.query('SELECT type, outcome FROM stream_events WHERE stream_id = ? ORDER BY id', [streamId])
+  return rows as Array<{ type: string; outcome: string }>
+}
+
+t.test('a broadcaster goes live over RTMP and viewers get HLS and DASH by playback id', async (t) => {
+  const stream = await owner.createStream('e2e live')
+  const started = Date.now()
+  const publisher = publishTestClip(ingest.rtmpUrl(stream.stream_key), 6)
+  t.teardown(() => publisher.stop())
+
+  const live = await waitFor('stream live in the api', async () => {
+    const s = await owner.stream(stream.id)
+    return s.status === 'live' ? s : null
+  })
+  const liveMs = Date.now() - started
+  t.equal(live.status, 'live')
+  t.equal(live.ingest_node_id, ingest.nodeId, 'records the node holding the stream')
+  t.ok(live.playback_url.startsWith(ingest.publicUrl), 'playback url points at the node that has the stream')
+  t.notMatch(live.playback_url, stream.stream_key, 'playback url does not contain the key')
+  t.notMatch(live.dash_url, stream.stream_key, 'dash url does not contain the key')
+
+  const playlist = await waitFor('HLS playlist with a segment', async () => {
+    const res = await fetch(live.playback_url)
+    if (!res.ok) return null
+    const text = await res.text()
+    return text.includes('.ts') || text.includes('.m4s') ? text : null
+  })
+  const playlistMs = Date.now() - started
+  t.comment(`publish -> live in api: ${liveMs} ms; publish -> first playlist: ${playlistMs} ms`)
+  t.match(playlist, /#EXTM3U/)
+
+  const codecs = await probe(live.playback_url)
+  t.ok(codecs.codecs.includes('h264'), `ffprobe reads H.264 (${codecs.codecs.join(',')})`)
+  t.ok(codecs.codecs.includes('aac'), 'and AAC')
+
+  const mpd = await waitFor('DASH manifest', async () => {
+    const res = await fetch(live.dash_url)
+    return res.ok ? res.text() : null
+  })
+  t.match(mpd, /<MPD/)
+
+  await publisher.exited
+  const ended = await waitFor('stream ended after the reconnect window', async () => {
+    const s = await owner.stream(stream.id)
+    return s.status === 'ended' ? s : null
+  })
+  t.equal(ended.status, 'ended')
+  t.same(
+    (await ledger(stream.id)).map((r) => `${r.type}:${r.outcome}`),
+    ['stream.published:applied', 'stream.unpublished:applied'],
+    'exactly one publish and one unpublish were applied'
+  )
+})
+
+t.test('unknown keys and ended streams are refused and send no event', async (t) => {
+  const ended = await owner.createStream('to be ended')
+  const { status } = await owner.call('POST', `/livestream/streams/${ended.id}/end`)
+  t.equal(status, 200)
+  const before = await jobCount()
+
+  for (const key of ['00000000-0000-4000-8000-000000000000', ended.stream_key]) {
+    const publisher = publishTestClip(ingest.rtmpUrl(key), 3, 'refused')
+    const exit = await publisher.exited
+    t.not(exit.code, 0, 'the publisher is disconnected')
+  }
+  t.equal(await jobCount(), before, 'no event reached the queue')
+  const s = await owner.stream(ended.id)
+  t.equal(s.status, 'ended', 'the ended stream stays ended')
+})
+
+t.test('a publisher that reconnects within the window stays live with no ended in between', async (t) => {
+  const stream = await owner.createStream('flaky uplink')
+  const first = publishTestClip(ingest.rtmpUrl(stream.stream_key), 3, 'first')
+  await waitFor('live', async () => (await owner.stream(stream.id)).status === 'live')
+  await first.exited
+
+  const statuses = new Set<string>()
+  const second = publishTestClip(ingest.rtmpUrl(stream.stream_key), 3, 'second')
+  const watch = setInterval(() => {
+    owner.stream(stream.id).then((s) => statuses.add(s.status), () => {})
+  }, 100)
+  await second.exited
+  clearInterval(watch)
+  t.notOk(statuses.has('ended'), 'never ended while the broadcaster came back in time')
+
+  await waitFor('ended once the window passed', async () => (await owner.stream(stream.id)).status === 'ended')
+  const rows = await ledger(stream.id)
+  t.equal(rows.filter((r) => r.type === 'stream.unpublished').length, 1, 'one unpublish, after the final stop')
+})
+
+t.test('a duplicate event and an unpublish delivered before its publish leave the right final state', async (t) => {
+  const stream = await owner.createStream('out of order')
+  const base = { nodeId: ingest.nodeId, sessionId: 'manual-session', streamId: stream.id }
+  const published: StreamEvent = {
+    ...base,
+    type: 'stream.published',
+    id: newEventId(),
+    at: new Date().toISOString(),
+    playbackBaseUrl: ingest.publicUrl
+  }
+  const unpublished: StreamEvent = {
+    ...base,
+    type: 'stream.unpublished',
+    id: newEventId(),
+    at: new Date(Date.now() + 1000).toISOString(),
+    reason: 'publisher-left'
+  }
+  // The unpublish overtakes its publish, and the publish is delivered twice under two job ids (at-least-once).
+  await queue.add(unpublished.type, unpublished, { jobId: unpublished.id })
+  await waitFor('unpublish applied', async () => (await ledger(stream.id)).length === 1)
+  await queue.add(published.type, published, { jobId: published.id })
+  await queue.add(published.type, published, { jobId: `${published.id}-redelivery` })
+  await waitFor('both deliveries handled', async () => {
+    const counts = await queue.getJobCounts('wait', 'active', 'delayed')
+    return counts.wait + counts.active + counts.delayed === 0
+  })
+  const s = await owner.stream(stream.id)
+  t.equal(s.status, 'ended', 'ended stays ended: nothing moves backwards')
+  t.same(
+    (await ledger(stream.id)).map((r) => `${r.type}:${r.outcome}`),
+    ['stream.unpublished:applied', 'stream.published:stale'],
+    'the duplicate left no second row; the late publish is recorded and ignored'
+  )
+})
+
+t.test('a node whose heartbeat stops has its live streams ended by the reaper', async (t) => {
+  const node = await startIngest(stack, { INGEST_NODE_ID: 'doomed-node' })
+  const stream = await owner.createStream('on a doomed node')
+  const publisher = publishTestClip(node.rtmpUrl(stream.stream_key), 30, 'doomed')
+  t.teardown(() => publisher.stop())
+  await waitFor('live on the doomed node', async () => (await owner.stream(stream.id)).status === 'live')
+
+  await node.stop('SIGKILL')
+  const s = await waitFor('reaped', async () => {
+    const v = await owner.stream(stream.id)
+    return v.status === 'ended' ? v : null
+  }, 30_000)
+  t.equal(s.ended_reason, 'node-lost', 'the reason is recorded')
+})
