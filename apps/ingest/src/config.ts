@@ -1,0 +1,101 @@
+import { hostname } from 'node:os'
+import path from 'node:path'
+import { Type, type Static } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+
+const Int = (def: number, min = 0) => Type.Integer({ default: def, minimum: min })
+
+/** Every environment variable ingest reads. The only reader of `process.env`. */
+export const EnvSchema = Type.Object({
+  HOST: Type.String({ default: '0.0.0.0' }),
+  RTMP_PORT: Int(1935, 1),
+  HTTP_PORT: Int(8000, 1),
+  ADMIN_PORT: Int(8001, 1),
+  FFMPEG_PATH: Type.Optional(Type.String({ minLength: 1 })),
+  API_USER: Type.Optional(Type.String()),
+  API_PASS: Type.Optional(Type.String()),
+  SECRET: Type.Optional(Type.String()),
+  INGEST_NODE_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.-]+$' })),
+  INGEST_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379', pattern: '^rediss?://' }),
+  DATABASE_URL: Type.String({ default: 'mysql://livestream:livestream@127.0.0.1:3306/livestream', pattern: '^mysql://' }),
+  MEDIA_ROOT: Type.String({ default: './media', minLength: 1 }),
+  RECONNECT_WINDOW_MS: Int(10_000),
+  HEARTBEAT_INTERVAL_MS: Int(5_000, 50),
+  MEDIA_RETENTION_MS: Int(60_000),
+  AUTH_CACHE_MS: Int(3_000),
+  KEY_RECHECK_MS: Int(5_000, 50),
+  HLS_SEGMENT_SECONDS: Int(2, 1),
+  PUBLISH_FAIL_LIMIT: Int(5, 1),
+  QUEUE_PREFIX: Type.String({ default: 'livestream', pattern: '^[A-Za-z0-9_-]+$' }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info' }
+  ),
+  HTTP_REQUEST_TIMEOUT_MS: Int(10_000, 100),
+  HTTP_HEADERS_TIMEOUT_MS: Int(5_000, 100)
+})
+type Env = Static<typeof EnvSchema>
+
+export interface IngestConfig {
+  host: string
+  rtmpPort: number
+  httpPort: number
+  admin: { port: number; user: string; pass: string; secret: string } | null
+  ffmpegPath: string
+  nodeId: string
+  publicUrl: string
+  redisUrl: string
+  databaseUrl: string
+  mediaRoot: string
+  reconnectWindowMs: number
+  heartbeatIntervalMs: number
+  mediaRetentionMs: number
+  authCacheMs: number
+  keyRecheckMs: number
+  hlsSegmentSeconds: number
+  publishFailLimit: number
+  queuePrefix: string
+  logLevel: string
+  http: { requestTimeout: number; headersTimeout: number }
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): IngestConfig {
+  const raw: Record<string, unknown> = {}
+  for (const key of Object.keys(EnvSchema.properties)) if (source[key] !== undefined && source[key] !== '') raw[key] = source[key]
+  const env = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw)) as Env
+  const first = Value.Errors(EnvSchema, env).First()
+  if (first) throw new ConfigError(`invalid environment variable ${first.path.slice(1)}: ${first.message}`)
+  if ((env.API_USER && !env.API_PASS) || (!env.API_USER && env.API_PASS)) {
+    throw new ConfigError('API_USER and API_PASS must be set together (or both left unset to disable the admin API)')
+  }
+  return {
+    host: env.HOST,
+    rtmpPort: env.RTMP_PORT,
+    httpPort: env.HTTP_PORT,
+    admin:
+      env.API_USER && env.API_PASS
+        ? { port: env.ADMIN_PORT, user: env.API_USER, pass: env.API_PASS, secret: env.SECRET ?? '' }
+        : null,
+    ffmpegPath: env.FFMPEG_PATH ?? 'ffmpeg',
+    nodeId: env.INGEST_NODE_ID ?? hostname().replace(/[^A-Za-z0-9_.-]/g, '-'),
+    publicUrl: (env.INGEST_PUBLIC_URL ?? `http://localhost:${env.HTTP_PORT}`).replace(/\/+$/, ''),
+    redisUrl: env.REDIS_URL,
+    databaseUrl: env.DATABASE_URL,
+    mediaRoot: path.resolve(env.MEDIA_ROOT),
+    reconnectWindowMs: env.RECONNECT_WINDOW_MS,
+    heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
+    mediaRetentionMs: env.MEDIA_RETENTION_MS,
+    authCacheMs: env.AUTH_CACHE_MS,
+    keyRecheckMs: env.KEY_RECHECK_MS,
+    hlsSegmentSeconds: env.HLS_SEGMENT_SECONDS,
+    publishFailLimit: env.PUBLISH_FAIL_LIMIT,
+    queuePrefix: env.QUEUE_PREFIX,
+    logLevel: env.LOG_LEVEL,
+    http: { requestTimeout: env.HTTP_REQUEST_TIMEOUT_MS, headersTimeout: env.HTTP_HEADERS_TIMEOUT_MS }
+  }
+}

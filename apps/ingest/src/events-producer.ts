@@ -1,0 +1,125 @@
+import { Queue } from 'bullmq'
+import { Redis } from 'ioredis'
+import {
+  DEFAULT_JOB_OPTIONS,
+  jobIdFor,
+  newEventId,
+  parseStreamEvent,
+  STREAM_EVENTS_QUEUE,
+  type StreamEvent
+} from '@livestream/events'
+import type { Logger } from './logger.js'
+
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never
+/** An event as the node describes it; the producer stamps id, node and time. */
+export type EventDraft = DistributiveOmit<StreamEvent, 'id' | 'nodeId' | 'at'>
+
+export interface ProducerStats {
+  queued: number
+  sent: number
+  pending: number
+  failures: number
+}
+
+/**
+ * Sends events to the queue without ever dropping one. Each event is stamped once (id, node, time) and kept in an
+ * in-memory outbox, in order, until the queue has acknowledged it; while Redis is away the outbox holds and retries
+ * with backoff. The job id is the event id, so a resend after a lost acknowledgement is dropped by the queue.
+ */
+export class EventsProducer {
+  private readonly outbox: StreamEvent[] = []
+  private readonly queue: Queue
+  private readonly connection: Redis
+  private flushing: Promise<void> | null = null
+  private retryTimer: NodeJS.Timeout | null = null
+  private backoffMs = 100
+  private closed = false
+  readonly stats: ProducerStats = { queued: 0, sent: 0, pending: 0, failures: 0 }
+
+  constructor(
+    redisUrl: string,
+    prefix: string,
+    private readonly nodeId: string,
+    private readonly log: Logger
+  ) {
+    // Fail fast: a command while Redis is down errors at once and the outbox keeps the event.
+    this.connection = new Redis(redisUrl, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      retryStrategy: (times) => Math.min(times * 200, 2_000)
+    })
+    this.connection.on('error', (err) => this.log.warn({ err: { message: err.message } }, 'queue connection problem'))
+    this.connection.on('ready', () => this.kick())
+    this.queue = new Queue(STREAM_EVENTS_QUEUE, { connection: this.connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS })
+    this.queue.on('error', (err) => this.log.warn({ err: { message: err.message } }, 'queue problem'))
+  }
+
+  /** Stamps, validates and enqueues an event; returns it. Never throws for Redis trouble. */
+  send(draft: EventDraft): StreamEvent {
+    const event = parseStreamEvent({ ...draft, id: newEventId(), nodeId: this.nodeId, at: new Date().toISOString() })
+    this.outbox.push(event)
+    this.stats.queued++
+    this.stats.pending = this.outbox.length
+    this.kick()
+    return event
+  }
+
+  private kick(): void {
+    if (this.closed && this.outbox.length === 0) return
+    this.flushing ??= this.flush().finally(() => {
+      this.flushing = null
+    })
+  }
+
+  private async flush(): Promise<void> {
+    while (this.outbox.length > 0) {
+      const event = this.outbox[0] as StreamEvent
+      try {
+        await this.queue.add(event.type, event, { jobId: jobIdFor(event) })
+      } catch (err) {
+        this.stats.failures++
+        this.log.warn(
+          { eventId: event.id, type: event.type, streamId: event.streamId, pending: this.outbox.length, err: { message: (err as Error).message } },
+          'event not sent yet; kept in the outbox'
+        )
+        this.scheduleRetry()
+        return
+      }
+      this.outbox.shift()
+      this.stats.sent++
+      this.stats.pending = this.outbox.length
+      this.backoffMs = 100
+      this.log.info({ eventId: event.id, type: event.type, streamId: event.streamId }, 'event sent')
+    }
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer) return
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null
+      this.kick()
+    }, this.backoffMs)
+    this.backoffMs = Math.min(this.backoffMs * 2, 5_000)
+  }
+
+  /** Events not yet acknowledged by the queue. */
+  get pending(): readonly StreamEvent[] {
+    return this.outbox
+  }
+
+  /** Tries to send what is left for up to `timeoutMs`, then closes. Returns how many events could not be sent. */
+  async close(timeoutMs = 10_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs
+    while (this.outbox.length > 0 && Date.now() < deadline) {
+      this.kick()
+      await Promise.race([this.flushing, new Promise((r) => setTimeout(r, 200))])
+    }
+    this.closed = true
+    if (this.retryTimer) clearTimeout(this.retryTimer)
+    const left = this.outbox.length
+    if (left) this.log.error({ left }, 'closing with events the queue never acknowledged')
+    await this.queue.close().catch(() => undefined)
+    await this.connection.quit().catch(() => this.connection.disconnect())
+    return left
+  }
+}

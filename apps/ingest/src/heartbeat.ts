@@ -1,0 +1,53 @@
+import { randomBytes } from 'node:crypto'
+import { Redis } from 'ioredis'
+import { heartbeatKey, type NodeHeartbeat } from '@livestream/events'
+import type { Logger } from './logger.js'
+
+/**
+ * Every `intervalMs`, writes this node's heartbeat (the streams it holds) into a Redis hash the api's reaper reads.
+ * Outside the queue on purpose: a backlog of events must never make a healthy node look dead.
+ */
+export class Heartbeat {
+  readonly bootId = randomBytes(8).toString('hex')
+  private readonly redis: Redis
+  private timer: NodeJS.Timeout | null = null
+
+  constructor(
+    redisUrl: string,
+    private readonly prefix: string,
+    private readonly nodeId: string,
+    private readonly playbackBaseUrl: string,
+    private readonly intervalMs: number,
+    private readonly streamIds: () => number[],
+    private readonly log: Logger
+  ) {
+    this.redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: (n) => Math.min(n * 200, 2_000) })
+    this.redis.on('error', (err) => this.log.debug({ err: { message: err.message } }, 'heartbeat redis problem'))
+  }
+
+  start(): void {
+    const beat = () => void this.beat()
+    beat()
+    this.timer = setInterval(beat, this.intervalMs)
+  }
+
+  async beat(): Promise<void> {
+    const hb: NodeHeartbeat = {
+      nodeId: this.nodeId,
+      bootId: this.bootId,
+      playbackBaseUrl: this.playbackBaseUrl,
+      at: Date.now(),
+      streamIds: this.streamIds()
+    }
+    try {
+      await this.redis.hset(heartbeatKey(this.prefix), this.nodeId, JSON.stringify(hb))
+    } catch (err) {
+      this.log.warn({ err: { message: (err as Error).message } }, 'heartbeat not written')
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer)
+    await this.redis.quit().catch(() => this.redis.disconnect())
+  }
+}

@@ -1,0 +1,112 @@
+import { mkdir, readdir } from 'node:fs/promises'
+import path from 'node:path'
+import { once } from 'node:events'
+import type { AddressInfo } from 'node:net'
+import { createDbClient, findStreamsByIds } from '@livestream/db'
+import type { IngestConfig } from './config.js'
+import { EventsProducer } from './events-producer.js'
+import { checkFfmpeg } from './ffmpeg.js'
+import { Heartbeat } from './heartbeat.js'
+import { LiveStreams, removeMedia } from './live-streams.js'
+import { bridgeMediaServerLogs, type Logger } from './logger.js'
+import { createMediaHttp } from './media-http.js'
+import { createMediaServer } from './media-server.js'
+import { renderMetrics } from './metrics.js'
+import { PublishAuth } from './publish-auth.js'
+
+export interface IngestHandle {
+  httpPort: number
+  close(): Promise<void>
+}
+
+/** A fresh node holds no streams: whatever media a previous run left behind goes. */
+async function removeLeftoverMedia(mediaRoot: string, log: Logger): Promise<void> {
+  for (const kind of ['hls', 'dash']) {
+    const dir = path.join(mediaRoot, kind)
+    await mkdir(dir, { recursive: true })
+    const left = await readdir(dir)
+    for (const id of left) await removeMedia(mediaRoot, id)
+    if (left.length) log.info({ kind, count: left.length }, 'removed leftover media folders')
+  }
+}
+
+/** Starts one ingest node: RTMP in, HLS/DASH out, events to the queue, heartbeats to Redis. */
+export async function startIngest(config: IngestConfig, log: Logger): Promise<IngestHandle> {
+  const ffmpegVersion = await checkFfmpeg(config.ffmpegPath)
+  log.info({ ffmpeg: ffmpegVersion }, 'ffmpeg found')
+  await removeLeftoverMedia(config.mediaRoot, log)
+  bridgeMediaServerLogs(log)
+
+  const dbClient = createDbClient({ url: config.databaseUrl, connectionLimit: 5 })
+  const producer = new EventsProducer(config.redisUrl, config.queuePrefix, config.nodeId, log.child({ component: 'events' }))
+  const auth = new PublishAuth(dbClient.db, config.authCacheMs, config.publishFailLimit, log.child({ component: 'publish-auth' }))
+  const live = new LiveStreams({
+    ffmpegPath: config.ffmpegPath,
+    mediaRoot: config.mediaRoot,
+    segmentSeconds: config.hlsSegmentSeconds,
+    reconnectWindowMs: config.reconnectWindowMs,
+    mediaRetentionMs: config.mediaRetentionMs,
+    playbackBaseUrl: config.publicUrl,
+    producer,
+    log
+  })
+  const heartbeat = new Heartbeat(config.redisUrl, config.queuePrefix, config.nodeId, config.publicUrl, config.heartbeatIntervalMs, () => live.ids(), log)
+  const media = createMediaServer({ config, auth, live, log })
+  const http = createMediaHttp({
+    mediaRoot: config.mediaRoot,
+    host: config.host,
+    port: config.httpPort,
+    requestTimeout: config.http.requestTimeout,
+    headersTimeout: config.http.headersTimeout,
+    health: () => ({ ok: true, detail: { nodeId: config.nodeId, liveStreams: live.size, eventsPending: producer.stats.pending } }),
+    metrics: () => renderMetrics(config.nodeId, live, auth, producer),
+    log
+  })
+
+  // Streams ended through the api, or whose key was rotated, lose their publisher here.
+  let rechecking = false
+  const recheck = setInterval(async () => {
+    if (rechecking || live.size === 0) return
+    rechecking = true
+    try {
+      const current = new Map((await findStreamsByIds(dbClient.db, live.ids())).map((r) => [r.id, r]))
+      for (const { streamId, streamKey } of live.keys()) {
+        const row = current.get(streamId)
+        if (!row || row.status === 'ended' || row.streamKey !== streamKey) {
+          auth.forget(streamKey)
+          log.warn({ streamId }, 'stream ended or key revoked; disconnecting its publisher')
+          await live.end(streamId, 'key-revoked')
+        }
+      }
+    } catch (err) {
+      log.warn({ err: { message: (err as Error).message } }, 'key recheck failed')
+    } finally {
+      rechecking = false
+    }
+  }, config.keyRecheckMs)
+
+  http.listen(config.httpPort, config.host)
+  await once(http, 'listening')
+  await media.run()
+  heartbeat.start()
+  log.info({ rtmpPort: config.rtmpPort, httpPort: config.httpPort, nodeId: config.nodeId, publicUrl: config.publicUrl }, 'ingest ready')
+
+  let closing: Promise<void> | null = null
+  return {
+    httpPort: (http.address() as AddressInfo).port,
+    close() {
+      closing ??= (async () => {
+        clearInterval(recheck)
+        await media.stopAccepting()
+        await live.endAll('node-shutdown')
+        await media.stop()
+        await heartbeat.stop()
+        await producer.close()
+        await dbClient.close()
+        http.closeAllConnections()
+        await new Promise<void>((r) => http.close(() => r()))
+      })()
+      return closing
+    }
+  }
+}

@@ -1,0 +1,50 @@
+import { ConfigError, loadConfig } from './config.js'
+import { FfmpegMissingError } from './ffmpeg.js'
+import { startIngest } from './ingest.js'
+import { createLogger } from './logger.js'
+
+let config
+try {
+  config = loadConfig()
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`ingest: ${err.message}\n`)
+    process.exit(2)
+  }
+  throw err
+}
+const log = createLogger(config.logLevel, config.nodeId)
+
+let node
+try {
+  node = await startIngest(config, log)
+} catch (err) {
+  if (err instanceof FfmpegMissingError) {
+    log.fatal(err.message)
+    process.stderr.write(`ingest: ${err.message}\n`)
+    process.exit(3)
+  }
+  throw err
+}
+
+// Graceful stop: no new publishes, packaging ends, unpublish events go out, then the queue and clients close.
+let stopping = false
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) return
+    stopping = true
+    log.info({ signal }, 'shutting down')
+    const force = setTimeout(() => {
+      log.error('shutdown took too long; exiting')
+      process.exit(1)
+    }, 30_000)
+    force.unref()
+    node.close().then(
+      () => process.exit(0),
+      (err: Error) => {
+        log.error({ err }, 'shutdown failed')
+        process.exit(1)
+      }
+    )
+  })
+}
