@@ -146,7 +146,7 @@ t.test('a duplicate event and an unpublish delivered before its publish leave th
   await queue.add(published.type, published, { jobId: `${published.id}-redelivery` })
   await waitFor('both deliveries handled', async () => {
     const counts = await queue.getJobCounts('wait', 'active', 'delayed')
-    return counts.wait + counts.active + counts.delayed === 0
+    return (counts.wait ?? 0) + (counts.active ?? 0) + (counts.delayed ?? 0) === 0
   })
   const s = await owner.stream(stream.id)
   t.equal(s.status, 'ended', 'ended stays ended: nothing moves backwards')

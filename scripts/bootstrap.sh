@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Fresh Debian/Ubuntu machine with Node 20 -> everything installed and built.
+#   bash scripts/bootstrap.sh          install: pnpm, ffmpeg, MariaDB + Redis (when absent), dependencies, build
+#   bash scripts/bootstrap.sh start    the same, then run the stack (migrations, api, ingest)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+say() { printf '[bootstrap] %s\n' "$*"; }
+as_root() { [ "$(id -u)" -eq 0 ]; }
+
+command -v node >/dev/null 2>&1 || { say "Node.js 20 or newer is required (https://nodejs.org)"; exit 1; }
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || { say "Node.js 20 or newer is required, found $(node -v)"; exit 1; }
+
+PNPM_VERSION=$(node -p 'require("./package.json").packageManager.split("@")[1]')
+if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm -v 2>/dev/null)" != "$PNPM_VERSION" ]; then
+  say "installing pnpm $PNPM_VERSION"
+  npm install -g "pnpm@$PNPM_VERSION" >/dev/null
+fi
+
+if ! command -v ffmpeg >/dev/null 2>&1 && [ -z "${FFMPEG_PATH:-}" ]; then
+  if as_root; then
+    say "installing ffmpeg"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q ffmpeg >/dev/null 2>&1 || {
+      apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q ffmpeg >/dev/null
+    }
+  else
+    say "ffmpeg is missing: install it (sudo apt-get install ffmpeg) or set FFMPEG_PATH"; exit 1
+  fi
+fi
+
+bash scripts/ensure-services.sh
+
+say "installing dependencies"
+pnpm install --frozen-lockfile
+say "building"
+pnpm build
+
+if [ "${1:-}" = "start" ]; then
+  exec pnpm start
+fi
+say "done: 'pnpm start' runs the stack, 'pnpm test' runs every test"
