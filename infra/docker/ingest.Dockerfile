@@ -1,0 +1,19 @@
+# An ingest node: node-media-server + Debian's ffmpeg.
+FROM node:20-bookworm-slim AS build
+WORKDIR /src
+RUN npm install -g pnpm@10.34.9
+COPY . .
+RUN pnpm install --frozen-lockfile && pnpm build && pnpm deploy --filter @livestream/ingest --prod --legacy /out
+
+FROM node:20-bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg && rm -rf /var/lib/apt/lists/*
+ENV NODE_ENV=production MEDIA_ROOT=/media
+WORKDIR /app
+COPY --from=build /out .
+RUN mkdir -p /media && chown node:node /media
+USER node
+EXPOSE 1935 8000
+# SIGTERM: stop accepting, end packaging, send unpublish events, then exit.
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=10s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+(process.env.HTTP_PORT||8000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+CMD ["node", "dist/server.js"]
