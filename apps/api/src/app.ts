@@ -49,8 +49,8 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     connectionTimeout: config.http.connectionTimeout,
     requestTimeout: config.http.requestTimeout,
     keepAliveTimeout: config.http.keepAliveTimeout,
-    // Streams ids are bounded integers; absurd path lengths are refused before routing.
-    routerOptions: { maxParamLength: 64 }
+    // Long params reach the validator (a clear 400) rather than the router (a bare 414).
+    routerOptions: { maxParamLength: 1_000 }
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
 

@@ -1,0 +1,105 @@
+import t from 'tap'
+import { eq } from 'drizzle-orm'
+import { createDbClient, streamEvents, streams, users } from '@livestream/db'
+import { createTestDatabase } from '@livestream/db/testing'
+import { newEventId, type StreamEvent } from '@livestream/events'
+import { applyStreamEvent } from '../../src/workers/apply-stream-event.js'
+import { createStreamsService } from '../../src/plugins/app/streams/streams-service.js'
+
+const tdb = await createTestDatabase('ls_apply')
+const client = createDbClient({ url: tdb.url })
+t.teardown(async () => {
+  await client.close()
+  await tdb.drop()
+})
+const db = client.db
+const service = createStreamsService(db)
+const deps = { db, streams: service }
+const [u] = await db.insert(users).values({ email: 'o@example.com', displayName: 'Owner' })
+const ownerId = u.insertId
+const [v] = await db.insert(users).values({ email: 'v@example.com', displayName: 'Viewer' })
+const viewerId = v.insertId
+
+const base = (streamId: number, nodeId = 'node-a') => ({ nodeId, sessionId: 'sess-1', at: new Date().toISOString(), streamId })
+const published = (streamId: number, nodeId = 'node-a'): StreamEvent => ({
+  ...base(streamId, nodeId),
+  type: 'stream.published',
+  id: newEventId(),
+  playbackBaseUrl: `http://${nodeId}:8000`
+})
+const unpublished = (streamId: number, nodeId = 'node-a'): StreamEvent => ({
+  ...base(streamId, nodeId),
+  type: 'stream.unpublished',
+  id: newEventId(),
+  reason: 'publisher-left'
+})
+const statusOf = async (id: number) => (await db.select().from(streams).where(eq(streams.id, id)))[0]!
+
+t.test('published makes a stream live on its node with its playback base; unpublished ends it', async (t) => {
+  const s = await service.create(ownerId, 'x')
+  t.equal(await applyStreamEvent(published(s.id), deps), 'applied')
+  const live = await statusOf(s.id)
+  t.equal(live.status, 'live')
+  t.equal(live.ingestNodeId, 'node-a')
+  t.equal(live.playbackBaseUrl, 'http://node-a:8000')
+  t.ok(live.startedAt)
+  await service.join(s.id, viewerId)
+  t.equal(await applyStreamEvent(unpublished(s.id), deps), 'applied')
+  const ended = await statusOf(s.id)
+  t.equal(ended.status, 'ended')
+  t.equal(ended.endedReason, 'publisher-left')
+  t.ok((await service.participant(s.id, viewerId)).leftAt, 'participants get left_at')
+})
+
+t.test('the same event twice changes nothing the second time and leaves one ledger row', async (t) => {
+  const s = await service.create(ownerId, 'dup')
+  const e = published(s.id)
+  t.equal(await applyStreamEvent(e, deps), 'applied')
+  t.equal(await applyStreamEvent(e, deps), 'duplicate')
+  const rows = await db.select().from(streamEvents).where(eq(streamEvents.eventId, e.id))
+  t.equal(rows.length, 1)
+  t.equal(rows[0]!.outcome, 'applied')
+})
+
+t.test('concurrent deliveries of one event apply it once', async (t) => {
+  const s = await service.create(ownerId, 'race')
+  const e = published(s.id)
+  const outcomes = await Promise.all(Array.from({ length: 8 }, () => applyStreamEvent(e, deps)))
+  t.equal(outcomes.filter((o) => o === 'applied').length, 1)
+  t.equal(outcomes.filter((o) => o === 'duplicate').length, 7)
+})
+
+t.test('an unpublish before its publish ends the stream, and the late publish is recorded as stale', async (t) => {
+  const s = await service.create(ownerId, 'out of order')
+  t.equal(await applyStreamEvent(unpublished(s.id), deps), 'applied')
+  t.equal(await applyStreamEvent(published(s.id), deps), 'stale')
+  t.equal((await statusOf(s.id)).status, 'ended')
+})
+
+t.test('a reconnect through another node moves playback; the old node cannot end the stream', async (t) => {
+  const s = await service.create(ownerId, 'moved')
+  await applyStreamEvent(published(s.id, 'node-a'), deps)
+  t.equal(await applyStreamEvent(published(s.id, 'node-b'), deps), 'applied')
+  t.equal((await statusOf(s.id)).playbackBaseUrl, 'http://node-b:8000')
+  t.equal(await applyStreamEvent(unpublished(s.id, 'node-a'), deps), 'other-node')
+  t.equal((await statusOf(s.id)).status, 'live')
+  t.equal(await applyStreamEvent(unpublished(s.id, 'node-b'), deps), 'applied')
+  t.equal((await statusOf(s.id)).status, 'ended')
+})
+
+t.test('viewer events with a user join and leave; anonymous ones are only recorded', async (t) => {
+  const s = await service.create(ownerId, 'viewers')
+  await applyStreamEvent(published(s.id), deps)
+  const joined: StreamEvent = { ...base(s.id), type: 'viewer.joined', id: newEventId(), userId: viewerId }
+  t.equal(await applyStreamEvent(joined, deps), 'applied')
+  t.equal((await service.participant(s.id, viewerId)).role, 'viewer')
+  const left: StreamEvent = { ...base(s.id), type: 'viewer.left', id: newEventId(), userId: viewerId }
+  t.equal(await applyStreamEvent(left, deps), 'applied')
+  t.ok((await service.participant(s.id, viewerId)).leftAt)
+  const anon: StreamEvent = { ...base(s.id), type: 'viewer.joined', id: newEventId(), userId: null }
+  t.equal(await applyStreamEvent(anon, deps), 'anonymous-viewer')
+})
+
+t.test('an event for a stream that does not exist is recorded, not retried forever', async (t) => {
+  t.equal(await applyStreamEvent(published(987654), deps), 'unknown-stream')
+})
