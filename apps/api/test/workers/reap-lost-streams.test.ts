@@ -49,7 +49,7 @@ t.test('a node that beats and holds its stream keeps it live', async (t) => {
 })
 
 t.test('a restarted node that no longer holds a stream loses it as not-on-node', async (t) => {
-  const id = await liveOn('restarted', new Date(Date.now() - 10_000))
+  await liveOn('restarted', new Date(Date.now() - 10_000))
   await beat({ nodeId: 'restarted', streamIds: [] })
   const reaped = await reapLostStreams(deps)
   t.same(reaped.map((r) => r.reason), ['not-on-node'])
