@@ -21,6 +21,16 @@ export interface ProducerStats {
   failures: number
 }
 
+const SEND_TIMEOUT_MS = 3_000
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`queue did not answer within ${ms} ms`)), ms)
+  })
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
+}
+
 /**
  * Sends events to the queue without ever dropping one. Each event is stamped once (id, node, time) and kept in an
  * in-memory outbox, in order, until the queue has acknowledged it; while Redis is away the outbox holds and retries
@@ -75,7 +85,9 @@ export class EventsProducer {
     while (this.outbox.length > 0) {
       const event = this.outbox[0] as StreamEvent
       try {
-        await this.queue.add(event.type, event, { jobId: jobIdFor(event) })
+        // BullMQ waits for a connection that is down; bound the wait so the outbox can report and retry.
+        // A send that completes after its timeout is harmless: the retry has the same job id and is dropped.
+        await withTimeout(this.queue.add(event.type, event, { jobId: jobIdFor(event) }), SEND_TIMEOUT_MS)
       } catch (err) {
         this.stats.failures++
         this.log.warn(

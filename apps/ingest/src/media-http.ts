@@ -49,7 +49,14 @@ function send(res: http.ServerResponse, status: number, body: string, type = 'te
 
 /** Serves the packaged media from MEDIA_ROOT, plus /healthz and /metrics. GET and HEAD only. */
 export function createMediaHttp(opts: MediaHttpOptions): http.Server {
-  const server = http.createServer(async (req, res) => {
+  // Timeouts are enforced only when Node checks connections: check every second, not every 30 s (its default).
+  const serverOptions = {
+    requestTimeout: opts.requestTimeout,
+    headersTimeout: opts.headersTimeout,
+    connectionsCheckingInterval: 1_000,
+    keepAliveTimeout: 5_000
+  }
+  const server = http.createServer(serverOptions, async (req, res) => {
     const method = req.method ?? 'GET'
     if (method === 'OPTIONS') {
       res.writeHead(204, { ...SECURITY_HEADERS, ...CORS_HEADERS, 'access-control-max-age': '86400' })
@@ -82,9 +89,6 @@ export function createMediaHttp(opts: MediaHttpOptions): http.Server {
     stream.on('error', () => res.destroy())
     stream.pipe(res)
   })
-  server.requestTimeout = opts.requestTimeout
-  server.headersTimeout = opts.headersTimeout
-  server.keepAliveTimeout = 5_000
   server.maxHeadersCount = 50
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n')

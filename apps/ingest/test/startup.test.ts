@@ -1,0 +1,41 @@
+import t from 'tap'
+import pino from 'pino'
+import { checkFfmpeg, FfmpegMissingError } from '../src/ffmpeg.js'
+import { loadConfig, ConfigError } from '../src/config.js'
+import { EventsProducer } from '../src/events-producer.js'
+import { redactStreamPaths } from '../src/logger.js'
+
+t.test('a missing ffmpeg is refused with a message that says what to do', async (t) => {
+  await t.rejects(checkFfmpeg('/nonexistent/ffmpeg'), FfmpegMissingError)
+  await t.rejects(checkFfmpeg('/nonexistent/ffmpeg'), /apt-get install ffmpeg.*FFMPEG_PATH/)
+  t.match(await checkFfmpeg(process.env.FFMPEG_PATH ?? 'ffmpeg'), /ffmpeg version/)
+})
+
+t.test('bad settings stop the start with the variable named', async (t) => {
+  t.throws(() => loadConfig({ RTMP_PORT: 'abc' }), ConfigError)
+  t.throws(() => loadConfig({ RTMP_PORT: 'abc' }), /RTMP_PORT/)
+  t.throws(() => loadConfig({ REDIS_URL: 'http://x' }), /REDIS_URL/)
+  t.throws(() => loadConfig({ API_USER: 'admin' }), /API_PASS/)
+  t.throws(() => loadConfig({ INGEST_NODE_ID: 'has space' }), /INGEST_NODE_ID/)
+  const c = loadConfig({})
+  t.equal(c.rtmpPort, 1935)
+  t.equal(c.httpPort, 8000)
+  t.equal(c.admin, null, 'admin API disabled when unset')
+  t.equal(c.reconnectWindowMs, 10_000)
+})
+
+t.test('stream paths are redacted from log text', async (t) => {
+  t.equal(redactStreamPaths('start push /live/3b241101-e2bb-4255-8caf-4136c566a962 ok'), 'start push /live/[redacted] ok')
+})
+
+t.test('the producer keeps events while Redis is unreachable and never drops them', async (t) => {
+  const producer = new EventsProducer('redis://127.0.0.1:1', 'lstest-outbox', 'node-x', pino({ level: 'silent' }))
+  const sent = producer.send({ type: 'stream.published', streamId: 1, sessionId: 's', playbackBaseUrl: 'http://x' })
+  producer.send({ type: 'stream.unpublished', streamId: 1, sessionId: 's', reason: 'publisher-left' })
+  await new Promise((r) => setTimeout(r, 3_500))
+  t.equal(producer.pending.length, 2, 'both held')
+  t.equal(producer.pending[0]!.id, sent.id, 'in order')
+  t.ok(producer.stats.failures >= 1, 'sending was tried and failed')
+  const left = await producer.close(300)
+  t.equal(left, 2, 'close reports what could not be sent')
+})
