@@ -75,7 +75,7 @@ export class EventsProducer {
   }
 
   private kick(): void {
-    if (this.closed && this.outbox.length === 0) return
+    if (this.closed) return
     this.flushing ??= this.flush().finally(() => {
       this.flushing = null
     })
@@ -106,7 +106,7 @@ export class EventsProducer {
   }
 
   private scheduleRetry(): void {
-    if (this.retryTimer) return
+    if (this.retryTimer || this.closed) return
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null
       this.kick()
@@ -122,7 +122,7 @@ export class EventsProducer {
   /** Tries to send what is left for up to `timeoutMs`, then closes. Returns how many events could not be sent. */
   async close(timeoutMs = 10_000): Promise<number> {
     const deadline = Date.now() + timeoutMs
-    while (this.outbox.length > 0 && Date.now() < deadline) {
+    while (this.outbox.length > 0 && Date.now() < deadline && !this.closed) {
       this.kick()
       await Promise.race([this.flushing, new Promise((r) => setTimeout(r, 200))])
     }
@@ -130,8 +130,10 @@ export class EventsProducer {
     if (this.retryTimer) clearTimeout(this.retryTimer)
     const left = this.outbox.length
     if (left) this.log.error({ left }, 'closing with events the queue never acknowledged')
-    await this.queue.close().catch(() => undefined)
-    await this.connection.quit().catch(() => this.connection.disconnect())
+    // Neither may wait for a Redis that is gone.
+    await withTimeout(this.queue.close(), SEND_TIMEOUT_MS).catch(() => undefined)
+    await withTimeout(this.connection.quit(), SEND_TIMEOUT_MS).catch(() => undefined)
+    this.connection.disconnect()
     return left
   }
 }
