@@ -36,3 +36,37 @@ export async function probe(target: string): Promise<ProbeResult> {
   const parsed = JSON.parse(stdout) as { streams?: Array<{ codec_name?: string }> }
   return { codecs: (parsed.streams ?? []).map((s) => s.codec_name ?? '?') }
 }
+
+let clip: Promise<string> | null = null
+/**
+ * A short H.264 + AAC clip encoded once per test process, so many publishers can send it with `-c copy` and cost
+ * almost nothing (the machine's cores go to the system under test, not to encoding).
+ */
+export function preEncodedClip(): Promise<string> {
+  clip ??= (async () => {
+    const { mkdtemp } = await import('node:fs/promises')
+    const { tmpdir } = await import('node:os')
+    const path = await import('node:path')
+    const dir = await mkdtemp(path.join(tmpdir(), 'ls-clip-'))
+    const file = path.join(dir, 'clip.flv')
+    await run(FFMPEG, [
+      '-hide_banner', '-loglevel', 'error', '-nostdin',
+      '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
+      '-t', '4', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '25', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-b:a', '64k',
+      '-f', 'flv', file
+    ])
+    return file
+  })()
+  return clip
+}
+
+/** Publishes the pre-encoded clip in a loop, in real time, without re-encoding. */
+export async function publishClipLoop(rtmpUrl: string, seconds: number, name = 'looper'): Promise<Managed> {
+  const file = await preEncodedClip()
+  return startProcess(
+    name,
+    FFMPEG,
+    ['-hide_banner', '-loglevel', 'warning', '-nostdin', '-re', '-stream_loop', '-1', '-i', file, '-t', String(seconds), '-c', 'copy', '-f', 'flv', rtmpUrl],
+    { PATH: process.env.PATH }
+  )
+}

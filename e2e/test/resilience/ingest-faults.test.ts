@@ -1,0 +1,124 @@
+import t from 'tap'
+import { readdir } from 'node:fs/promises'
+import path from 'node:path'
+import mysql from 'mysql2/promise'
+import { ApiUser } from '../../src/api-client.js'
+import { publishClipLoop, publishTestClip } from '../../src/ffmpeg.js'
+import { childrenNamed } from '../../src/proc.js'
+import { createStackEnv, startApi, startIngest } from '../../src/stack.js'
+import { waitFor } from '../../src/wait.js'
+
+const stack = await createStackEnv('faults')
+const api = await startApi(stack, { NODE_TIMEOUT_MS: '3000' })
+const owner = await ApiUser.register(api.url, 'faulty')
+const sql = await mysql.createConnection({ uri: stack.db.url })
+t.teardown(async () => {
+  await api.stop()
+  await sql.end()
+  await stack.cleanup()
+})
+
+const segmentsIn = async (dir: string) => (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.ts'))
+const mediaSeq = async (url: string) => {
+  const res = await fetch(url)
+  if (!res.ok) return -1
+  const m = /#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(await res.text())
+  return m ? Number(m[1]) : -1
+}
+
+t.test('ffmpeg killed under a live publish: packaging restarts and the playlist keeps growing', async (t) => {
+  const ingest = await startIngest(stack)
+  t.teardown(() => ingest.stop())
+  const s = await owner.createStream('packager crash')
+  const publisher = publishTestClip(ingest.rtmpUrl(s.stream_key), 30, 'steady')
+  t.teardown(() => publisher.stop())
+  const live = await waitFor('live', async () => {
+    const v = await owner.stream(s.id)
+    return v.status === 'live' ? v : null
+  })
+  const hlsDir = path.join(stack.mediaRoot, 'hls', live.playback_id)
+  await waitFor('two segments', async () => (await segmentsIn(hlsDir)).length >= 2)
+  const [ffmpegPid] = await childrenNamed(ingest.child.pid as number, 'ffmpeg')
+  t.ok(ffmpegPid, 'the packager ffmpeg is a child of ingest')
+  const before = await mediaSeq(live.playback_url)
+  const newestBefore = (await segmentsIn(hlsDir)).sort().at(-1)
+  process.kill(ffmpegPid as number, 'SIGKILL')
+  const replacement = await waitFor('a new packager', async () => {
+    const pids = await childrenNamed(ingest.child.pid as number, 'ffmpeg')
+    return pids.find((p) => p !== ffmpegPid)
+  })
+  t.ok(replacement, 'a new ffmpeg runs')
+  await waitFor('new segments after the crash', async () => {
+    const newest = (await segmentsIn(hlsDir)).sort().at(-1)
+    return newest !== undefined && newest > (newestBefore as string) ? newest : null
+  }, 20_000)
+  const after = await waitFor('the playlist moves on', async () => {
+    const seq = await mediaSeq(live.playback_url)
+    return seq > before ? seq : null
+  }, 20_000)
+  t.ok(after > before, `media sequence ${before} -> ${after}`)
+  t.equal((await owner.stream(s.id)).status, 'live', 'the stream never left live')
+  const metrics = await (await fetch(`${ingest.publicUrl}/metrics`)).text()
+  t.match(metrics, /livestream_ingest_ffmpeg_restarts_total\{[^}]*\} [1-9]/)
+})
+
+t.test('rotating the key disconnects the publisher still using the old one and refuses it afterwards', async (t) => {
+  const ingest = await startIngest(stack)
+  t.teardown(() => ingest.stop())
+  const s = await owner.createStream('rotate under load')
+  const publisher = publishTestClip(ingest.rtmpUrl(s.stream_key), 30, 'old-key')
+  t.teardown(() => publisher.stop())
+  await waitFor('live', async () => (await owner.stream(s.id)).status === 'live')
+  const { status } = await owner.call('POST', `/livestream/streams/${s.id}/key/rotate`)
+  t.equal(status, 200)
+  const exit = await Promise.race([publisher.exited, new Promise<null>((r) => setTimeout(() => r(null), 15_000))])
+  t.ok(exit, 'the old-key publisher was disconnected')
+  const again = publishTestClip(ingest.rtmpUrl(s.stream_key), 3, 'old-key-again')
+  const second = await again.exited
+  t.not(second.code, 0, 'the old key is refused')
+})
+
+t.test('SIGTERM on ingest ends its streams with node-shutdown and exits cleanly', async (t) => {
+  const ingest = await startIngest(stack)
+  const s = await owner.createStream('graceful')
+  const publisher = publishTestClip(ingest.rtmpUrl(s.stream_key), 30, 'graceful')
+  t.teardown(() => publisher.stop())
+  await waitFor('live', async () => (await owner.stream(s.id)).status === 'live')
+  const exit = await ingest.stop('SIGTERM')
+  t.equal(exit.code, 0, 'exit code 0')
+  const ended = await waitFor('ended', async () => {
+    const v = await owner.stream(s.id)
+    return v.status === 'ended' ? v : null
+  })
+  t.equal(ended.ended_reason, 'node-shutdown', 'the unpublish event went out before exit')
+  t.notMatch(ingest.output(), s.stream_key, 'the key never reached the log')
+})
+
+t.test('ingest killed with 10 live streams: the reaper ends them, a restart does not resurrect them, media is cleaned', async (t) => {
+  const nodeId = 'crash-node'
+  const ingest = await startIngest(stack, { INGEST_NODE_ID: nodeId })
+  const streams = await Promise.all(Array.from({ length: 10 }, (_, i) => owner.createStream(`crash ${i}`)))
+  const publishers = await Promise.all(streams.map((s, i) => publishClipLoop(ingest.rtmpUrl(s.stream_key), 40, `p${i}`)))
+  t.teardown(() => Promise.all(publishers.map((p) => p.stop())))
+  await waitFor('all live', async () => (await Promise.all(streams.map((s) => owner.stream(s.id)))).every((v) => v.status === 'live'), 30_000)
+  await waitFor('media written', async () => (await readdir(path.join(stack.mediaRoot, 'hls'))).length >= 10)
+
+  await ingest.stop('SIGKILL')
+  const killedAt = Date.now()
+  const reaped = await waitFor('all reaped', async () => {
+    const views = await Promise.all(streams.map((s) => owner.stream(s.id)))
+    return views.every((v) => v.status === 'ended') ? views : null
+  }, 30_000)
+  t.comment(`reaped 10 streams ${Date.now() - killedAt} ms after the kill (NODE_TIMEOUT_MS=3000)`)
+  t.ok(reaped.every((v) => v.ended_reason === 'node-lost'), 'reason node-lost')
+
+  const restarted = await startIngest(stack, { INGEST_NODE_ID: nodeId, RTMP_PORT: String(ingest.rtmpPort), HTTP_PORT: String(ingest.httpPort) })
+  t.teardown(() => restarted.stop())
+  t.same(await readdir(path.join(stack.mediaRoot, 'hls')), [], 'leftover HLS folders removed at start')
+  t.same(await readdir(path.join(stack.mediaRoot, 'dash')), [], 'leftover DASH folders removed at start')
+  await new Promise((r) => setTimeout(r, 1_500))
+  const views = await Promise.all(streams.map((s) => owner.stream(s.id)))
+  t.ok(views.every((v) => v.status === 'ended'), 'nothing resurrected')
+  const [rows] = await sql.query("SELECT COUNT(*) n FROM stream_events WHERE type = 'stream.published'")
+  t.equal((rows as Array<{ n: number }>)[0]!.n >= 10, true)
+})
