@@ -70,7 +70,8 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     await app.register(consumerPlugin, {
       redisUrl: config.redisUrl,
       queuePrefix: config.queuePrefix,
-      concurrency: config.consumer.concurrency
+      concurrency: config.consumer.concurrency,
+      lockMs: config.consumer.lockMs
     })
   }
   if (opts.reaper ?? config.reaper.enabled) {

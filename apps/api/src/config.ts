@@ -19,6 +19,7 @@ export const EnvSchema = Type.Object({
   QUEUE_PREFIX: Type.String({ default: 'livestream', pattern: '^[A-Za-z0-9_-]+$' }),
   CONSUMER_ENABLED: Type.String({ default: 'true' }),
   CONSUMER_CONCURRENCY: Int(16, 1),
+  CONSUMER_LOCK_MS: Int(30_000, 1_000),
   REAPER_ENABLED: Type.String({ default: 'true' }),
   NODE_TIMEOUT_MS: Int(30_000, 100),
   REAPER_INTERVAL_MS: Int(5_000, 50),
@@ -47,7 +48,7 @@ export interface Config {
   jwtSecret: string
   jwtExpiresIn: string
   queuePrefix: string
-  consumer: { enabled: boolean; concurrency: number }
+  consumer: { enabled: boolean; concurrency: number; lockMs: number }
   reaper: { enabled: boolean; nodeTimeoutMs: number; intervalMs: number }
   logLevel: string
   corsOrigins: string[]
@@ -88,7 +89,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     jwtSecret,
     jwtExpiresIn: env.JWT_EXPIRES_IN,
     queuePrefix: env.QUEUE_PREFIX,
-    consumer: { enabled: on(env.CONSUMER_ENABLED), concurrency: env.CONSUMER_CONCURRENCY },
+    consumer: { enabled: on(env.CONSUMER_ENABLED), concurrency: env.CONSUMER_CONCURRENCY, lockMs: env.CONSUMER_LOCK_MS },
     reaper: { enabled: on(env.REAPER_ENABLED), nodeTimeoutMs: env.NODE_TIMEOUT_MS, intervalMs: env.REAPER_INTERVAL_MS },
     logLevel: env.LOG_LEVEL,
     corsOrigins: env.CORS_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean),

@@ -8,6 +8,8 @@ export interface ConsumerOptions {
   redisUrl: string
   queuePrefix: string
   concurrency: number
+  /** How long a job stays locked to a worker; a crashed worker's jobs are picked up again after it. */
+  lockMs: number
 }
 
 /**
@@ -36,7 +38,14 @@ export default fp(
         )
         return outcome
       },
-      { connection, prefix: opts.queuePrefix, concurrency: opts.concurrency, autorun: false }
+      {
+        connection,
+        prefix: opts.queuePrefix,
+        concurrency: opts.concurrency,
+        lockDuration: opts.lockMs,
+        stalledInterval: opts.lockMs,
+        autorun: false
+      }
     )
     worker.on('error', (err) => app.log.warn({ err: { message: err.message } }, 'consumer error'))
     worker.on('failed', (job, err) =>

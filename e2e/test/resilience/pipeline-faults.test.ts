@@ -1,0 +1,152 @@
+import t from 'tap'
+import { Queue } from 'bullmq'
+import { Redis } from 'ioredis'
+import mysql from 'mysql2/promise'
+import { STREAM_EVENTS_QUEUE, newEventId, type StreamEvent } from '@livestream/events'
+import { ApiUser } from '../../src/api-client.js'
+import { publishClipLoop } from '../../src/ffmpeg.js'
+import { OwnRedis } from '../../src/redis-server.js'
+import { createStackEnv, startApi, startIngest } from '../../src/stack.js'
+import { TcpProxy } from '../../src/tcp-proxy.js'
+import { waitFor } from '../../src/wait.js'
+
+const drained = async (queue: Queue) => {
+  const c = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized')
+  return Object.values(c).every((n) => n === 0)
+}
+
+t.test('api killed (-9) while 200 publish/unpublish cycles flow: every event applied exactly once after restart', async (t) => {
+  const stack = await createStackEnv('apikill')
+  const env = { CONSUMER_CONCURRENCY: '4', CONSUMER_LOCK_MS: '3000', REAPER_ENABLED: 'false' }
+  let api = await startApi(stack, env)
+  const owner = await ApiUser.register(api.url, 'cycler')
+  const redis = new Redis(stack.redisUrl, { maxRetriesPerRequest: null })
+  const queue = new Queue(STREAM_EVENTS_QUEUE, { connection: redis, prefix: stack.queuePrefix })
+  const sql = await mysql.createConnection({ uri: stack.db.url })
+  t.teardown(async () => {
+    await api.stop()
+    await queue.close()
+    redis.disconnect()
+    await sql.end()
+    await stack.cleanup()
+  })
+
+  // Pause the consumer's intake by stopping the api while we fill the queue, so the kill lands mid-drain.
+  const streams = []
+  for (let i = 0; i < 200; i++) streams.push(await owner.createStream(`cycle ${i}`))
+  await api.stop('SIGTERM')
+  const events: StreamEvent[] = []
+  for (const s of streams) {
+    const common = { nodeId: 'node-k', sessionId: `sess-${s.id}`, streamId: s.id }
+    events.push({ ...common, type: 'stream.published', id: newEventId(), at: new Date().toISOString(), playbackBaseUrl: 'http://node-k' })
+    events.push({ ...common, type: 'stream.unpublished', id: newEventId(), at: new Date().toISOString(), reason: 'publisher-left' })
+  }
+  await queue.addBulk(events.map((e) => ({ name: e.type, data: e, opts: { jobId: e.id, attempts: 12, backoff: { type: 'exponential', delay: 200 } } })))
+
+  api = await startApi(stack, { ...env, PORT: String(api.port) })
+  await waitFor('some applied', async () => {
+    const [rows] = await sql.query('SELECT COUNT(*) n FROM stream_events')
+    return (rows as Array<{ n: number }>)[0]!.n >= 60
+  })
+  await api.stop('SIGKILL')
+  const [mid] = await sql.query('SELECT COUNT(*) n FROM stream_events')
+  t.comment(`killed the api with ${(mid as Array<{ n: number }>)[0]!.n} of ${events.length} events applied`)
+  t.ok((mid as Array<{ n: number }>)[0]!.n < events.length, 'the kill landed mid-run')
+
+  api = await startApi(stack, { ...env, PORT: String(api.port) })
+  await waitFor('queue drained', () => drained(queue), 60_000, 200)
+  const [ledger] = await sql.query('SELECT event_id, COUNT(*) n FROM stream_events GROUP BY event_id')
+  const rows = ledger as Array<{ event_id: string; n: number }>
+  t.equal(rows.length, events.length, 'every event id is in the ledger')
+  t.ok(rows.every((r) => r.n === 1), 'each exactly once')
+  const [status] = await sql.query("SELECT status, COUNT(*) n FROM streams GROUP BY status")
+  t.same(status, [{ status: 'ended', n: 200 }], 'every stream ended')
+})
+
+t.test('Redis restarted mid-run: ingest keeps accepting what it can authorise, holds its events and sends them after', async (t) => {
+  const own = new OwnRedis()
+  await own.start()
+  const stack = await createStackEnv('redis')
+  stack.redisUrl = own.url
+  const api = await startApi(stack)
+  const ingest = await startIngest(stack)
+  const owner = await ApiUser.register(api.url, 'redisfault')
+  t.teardown(async () => {
+    await ingest.stop()
+    await api.stop()
+    await own.destroy()
+    await stack.cleanup()
+  })
+  const first = await owner.createStream('before the restart')
+  const second = await owner.createStream('during the outage')
+  const p1 = await publishClipLoop(ingest.rtmpUrl(first.stream_key), 60, 'first')
+  t.teardown(() => p1.stop())
+  await waitFor('first live', async () => (await owner.stream(first.id)).status === 'live')
+
+  await own.stop()
+  const p2 = await publishClipLoop(ingest.rtmpUrl(second.stream_key), 60, 'second')
+  t.teardown(() => p2.stop())
+  await p1.stop()
+  const pending = await waitFor('events held by ingest', async () => {
+    const m = await (await fetch(`${ingest.publicUrl}/metrics`)).text()
+    const n = Number(/livestream_ingest_events_pending\{[^}]*\} (\d+)/.exec(m)?.[1] ?? 0)
+    return n >= 2 ? n : null
+  }, 20_000)
+  t.ok(pending >= 2, `ingest holds ${pending} events (a publish and an unpublish) while Redis is down`)
+  t.equal(ingest.child.exitCode, null, 'ingest is still running')
+  t.equal(api.child.exitCode, null, 'the api is still running')
+  t.equal((await owner.stream(second.id)).status, 'pending', 'nothing applied yet')
+
+  await own.start()
+  await waitFor('second live', async () => (await owner.stream(second.id)).status === 'live', 30_000)
+  await waitFor('first ended', async () => (await owner.stream(first.id)).status === 'ended', 30_000)
+  t.pass('every held event arrived and was applied')
+  t.match(ingest.output(), /event not sent yet; kept in the outbox/, 'the loss was logged')
+})
+
+t.test('MySQL unreachable: 503s not hangs, readiness says so, ingest refuses, the consumer retries and all recovers', async (t) => {
+  const proxy = new TcpProxy('127.0.0.1', 3306)
+  await proxy.start()
+  const stack = await createStackEnv('mysqlcut')
+  const direct = stack.db.url
+  const viaProxy = new URL(direct)
+  viaProxy.port = String(proxy.port)
+  const api = await startApi(stack, { DATABASE_URL: viaProxy.toString() })
+  const ingest = await startIngest(stack, { DATABASE_URL: viaProxy.toString() })
+  const redis = new Redis(stack.redisUrl, { maxRetriesPerRequest: null })
+  const queue = new Queue(STREAM_EVENTS_QUEUE, { connection: redis, prefix: stack.queuePrefix })
+  t.teardown(async () => {
+    await ingest.stop()
+    await api.stop()
+    await queue.close()
+    redis.disconnect()
+    await proxy.stop()
+    await stack.cleanup()
+  })
+  const owner = await ApiUser.register(api.url, 'dbfault')
+  const s = await owner.createStream('db outage')
+
+  await proxy.cut()
+  const started = Date.now()
+  const res = await owner.call('GET', `/livestream/streams/${s.id}`)
+  t.equal(res.status, 503, 'the api answers 503')
+  t.equal(res.body.success, false)
+  t.match(res.body.message, /unavailable/)
+  t.ok(Date.now() - started < 15_000, 'without hanging')
+  const ready = await fetch(`${api.url}/readyz`)
+  t.equal(ready.status, 503)
+  t.match((await ready.json()).message, /database/)
+
+  const refused = await publishClipLoop(ingest.rtmpUrl(s.stream_key), 5, 'refused')
+  t.not((await refused.exited).code, 0, 'ingest refuses a publish it cannot authorise')
+  t.match(ingest.output(), /cannot authorise publish: database unreachable/)
+
+  const event: StreamEvent = { type: 'stream.published', id: newEventId(), nodeId: 'n', sessionId: 's', at: new Date().toISOString(), streamId: s.id, playbackBaseUrl: 'http://n' }
+  await queue.add(event.type, event, { jobId: event.id, attempts: 20, backoff: { type: 'exponential', delay: 200 } })
+  await waitFor('a failed attempt', async () => ((await queue.getJob(event.id))?.attemptsMade ?? 0) >= 1, 20_000)
+
+  await proxy.restore()
+  await waitFor('the consumer applied it after recovery', async () => (await owner.stream(s.id)).status === 'live', 60_000, 200)
+  t.equal((await fetch(`${api.url}/readyz`)).status, 200, 'ready again')
+  t.equal(api.child.exitCode, null, 'the api never died')
+})
