@@ -135,7 +135,7 @@ t.test('MySQL unreachable: 503s not hangs, readiness says so, ingest refuses, th
   t.ok(Date.now() - started < 15_000, 'without hanging')
   const ready = await fetch(`${api.url}/readyz`)
   t.equal(ready.status, 503)
-  t.match((await ready.json()).message, /database/)
+  t.match(((await ready.json()) as { message: string }).message, /database/)
 
   const refused = await publishClipLoop(ingest.rtmpUrl(s.stream_key), 5, 'refused')
   t.not((await refused.exited).code, 0, 'ingest refuses a publish it cannot authorise')
