@@ -1,0 +1,86 @@
+import t from 'tap'
+import net from 'node:net'
+import { once } from 'node:events'
+import { readdir } from 'node:fs/promises'
+import path from 'node:path'
+import { ApiUser } from '../../src/api-client.js'
+import { publishClipLoop } from '../../src/ffmpeg.js'
+import { createStackEnv, startApi, startIngest } from '../../src/stack.js'
+import { waitFor } from '../../src/wait.js'
+
+const stack = await createStackEnv('abuse')
+const api = await startApi(stack)
+const ingest = await startIngest(stack, { PUBLISH_FAIL_LIMIT: '1000' })
+const owner = await ApiUser.register(api.url, 'victim')
+const legit = await owner.createStream('keeps going')
+const publisher = await publishClipLoop(ingest.rtmpUrl(legit.stream_key), 120, 'legit')
+t.teardown(async () => {
+  await publisher.stop()
+  await ingest.stop()
+  await api.stop()
+  await stack.cleanup()
+})
+const live = await waitFor('legit stream live', async () => {
+  const v = await owner.stream(legit.id)
+  return v.status === 'live' ? v : null
+})
+await waitFor('legit playlist', async () => (await fetch(live.playback_url)).ok)
+const parentBefore = await readdir(path.dirname(stack.mediaRoot))
+
+async function rawConnect(payload: Buffer | null, closeAfterMs = 0): Promise<void> {
+  const socket = net.connect(ingest.rtmpPort, '127.0.0.1')
+  socket.on('error', () => {})
+  await once(socket, 'connect')
+  if (payload) socket.write(payload)
+  if (closeAfterMs) await new Promise((r) => setTimeout(r, closeAfterMs))
+  socket.destroy()
+}
+
+async function stillServing(t: { equal: (a: unknown, b: unknown, m?: string) => void }, what: string) {
+  const health = await fetch(`${ingest.publicUrl}/healthz`)
+  t.equal(health.status, 200, `${what}: ingest answers`)
+  t.equal(ingest.child.exitCode, null, `${what}: ingest still running`)
+  const res = await fetch(live.playback_url)
+  t.equal(res.status, 200, `${what}: the live stream's playlist is still served`)
+}
+
+t.test('garbage bytes and truncated handshakes do not take ingest down', async (t) => {
+  await rawConnect(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), 50)
+  await rawConnect(Buffer.alloc(5000, 0xff), 50)
+  await rawConnect(Buffer.from([0x03]), 50)
+  await rawConnect(Buffer.concat([Buffer.from([0x03]), Buffer.alloc(700, 1)]), 50)
+  await rawConnect(Buffer.concat([Buffer.from([0x06]), Buffer.alloc(1536, 7)]), 50)
+  for (let i = 0; i < 20; i++) {
+    const junk = Buffer.alloc(1 + Math.floor(Math.random() * 4000))
+    for (let j = 0; j < junk.length; j++) junk[j] = Math.floor(Math.random() * 256)
+    await rawConnect(junk, 10)
+  }
+  await stillServing(t, 'after garbage')
+})
+
+t.test('1,000 connections opened and dropped', async (t) => {
+  for (let batch = 0; batch < 10; batch++) {
+    await Promise.all(Array.from({ length: 100 }, () => rawConnect(null)))
+  }
+  await stillServing(t, 'after 1,000 connections')
+})
+
+t.test('hostile stream names are refused and write nothing outside MEDIA_ROOT', async (t) => {
+  const names = ['..%2F..%2Fescape', '../../escape', 'a%00b', 'x'.repeat(10_240), '%2Fetc%2Fpasswd', 'live%2F..%2F..']
+  for (const name of names) {
+    const p = await publishClipLoop(`rtmp://127.0.0.1:${ingest.rtmpPort}/live/${name}`, 3, 'hostile')
+    const exit = await p.exited
+    t.not(exit.code, 0, `refused: ${name.slice(0, 30)}`)
+  }
+  t.same(await readdir(path.dirname(stack.mediaRoot)), parentBefore, 'nothing new beside MEDIA_ROOT')
+  const kinds = (await readdir(stack.mediaRoot)).filter((k) => !k.startsWith('.')).sort()
+  t.same(kinds, ['dash', 'hls'])
+  t.same(await readdir(path.join(stack.mediaRoot, 'hls')), [live.playback_id], 'only the legit stream has media')
+  await stillServing(t, 'after hostile names')
+})
+
+t.test('no log line of api or ingest carries a stream key', async (t) => {
+  t.notMatch(ingest.output(), legit.stream_key)
+  t.notMatch(api.output(), legit.stream_key)
+  t.ok(ingest.output().length > 0 && api.output().length > 0, 'there were logs to scan')
+})
