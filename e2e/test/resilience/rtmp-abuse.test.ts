@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import net from 'node:net'
 import { once } from 'node:events'
 import { readdir } from 'node:fs/promises'
@@ -36,7 +36,7 @@ async function rawConnect(payload: Buffer | null, closeAfterMs = 0): Promise<voi
   socket.destroy()
 }
 
-async function stillServing(t: { equal: (a: unknown, b: unknown, m?: string) => void }, what: string) {
+async function stillServing(t: Test, what: string) {
   const health = await fetch(`${ingest.publicUrl}/healthz`)
   t.equal(health.status, 200, `${what}: ingest answers`)
   t.equal(ingest.child.exitCode, null, `${what}: ingest still running`)
