@@ -64,7 +64,8 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(authPlugin, {
     secret: config.jwtSecret,
     expiresIn: config.jwtExpiresIn,
-    userExists: async (id) => (await app.users.findById(id)) !== null
+    userExists: async (id) => (await app.users.findById(id)) !== null,
+    userCacheMs: config.authUserCacheMs
   })
   if (opts.consumer ?? config.consumer.enabled) {
     await app.register(consumerPlugin, {

@@ -33,6 +33,7 @@ export const EnvSchema = Type.Object({
   CONNECTION_TIMEOUT_MS: Int(10_000, 100),
   KEEP_ALIVE_TIMEOUT_MS: Int(5_000, 100),
   AUTH_RATE_LIMIT_MAX: Int(10, 1),
+  AUTH_USER_CACHE_MS: Int(2_000),
   AUTH_RATE_LIMIT_WINDOW_MS: Int(60_000, 100)
 })
 type Env = Static<typeof EnvSchema>
@@ -54,6 +55,7 @@ export interface Config {
   corsOrigins: string[]
   http: { bodyLimit: number; requestTimeout: number; connectionTimeout: number; keepAliveTimeout: number }
   authRateLimit: { max: number; windowMs: number }
+  authUserCacheMs: number
 }
 
 /** Thrown when the environment is unusable; the message names the variable. */
@@ -99,6 +101,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       connectionTimeout: env.CONNECTION_TIMEOUT_MS,
       keepAliveTimeout: env.KEEP_ALIVE_TIMEOUT_MS
     },
-    authRateLimit: { max: env.AUTH_RATE_LIMIT_MAX, windowMs: env.AUTH_RATE_LIMIT_WINDOW_MS }
+    authRateLimit: { max: env.AUTH_RATE_LIMIT_MAX, windowMs: env.AUTH_RATE_LIMIT_WINDOW_MS },
+    authUserCacheMs: env.AUTH_USER_CACHE_MS
   }
 }

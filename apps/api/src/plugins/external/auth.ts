@@ -20,7 +20,19 @@ declare module 'fastify' {
  * the platform's identity provider signed with the same secret pass the same way. The user must still exist.
  */
 export default fp(
-  async (app, opts: { secret: string; expiresIn: string; userExists: (id: number) => Promise<boolean> }) => {
+  async (app, opts: { secret: string; expiresIn: string; userExists: (id: number) => Promise<boolean>; userCacheMs: number }) => {
+    // Users known to exist, briefly: most requests skip the lookup. A deleted user's tokens stop within userCacheMs.
+    const known = new Map<number, number>()
+    const exists = async (id: number) => {
+      const until = known.get(id)
+      if (until !== undefined && until > Date.now()) return true
+      if (!(await opts.userExists(id))) return false
+      if (opts.userCacheMs > 0) {
+        if (known.size > 100_000) known.clear()
+        known.set(id, Date.now() + opts.userCacheMs)
+      }
+      return true
+    }
     await app.register(jwt, {
       secret: opts.secret,
       sign: { algorithm: 'HS256', expiresIn: opts.expiresIn },
@@ -34,7 +46,7 @@ export default fp(
         throw new UnauthorizedError('invalid or expired token')
       }
       const id = request.user.id
-      if (!Number.isSafeInteger(id) || id < 1 || !(await opts.userExists(id))) {
+      if (!Number.isSafeInteger(id) || id < 1 || !(await exists(id))) {
         throw new UnauthorizedError('invalid or expired token')
       }
     })

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import { and, count, desc, eq, inArray, isNull, type SQL } from 'drizzle-orm'
+import { and, count, desc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm'
 import { streamParticipants, streams, users, type Database, type StreamStatus, type Transaction } from '@livestream/db'
 import { ConflictError, ForbiddenError, NotFoundError } from '../../../errors.js'
 import { canTransition, sourcesOf, TransitionError } from './lifecycle.js'
@@ -43,6 +43,15 @@ const isDuplicate = (err: unknown) => (err as { code?: string }).code === 'ER_DU
  * reaper all come through here. Every method takes an optional transaction so callers can compose.
  */
 export function createStreamsService(db: Database) {
+  // The hottest read, prepared once (no query building per request).
+  const byIdWithOwner = db
+    .select({ stream: streams, owner: { id: users.id, displayName: users.displayName } })
+    .from(streams)
+    .innerJoin(users, eq(users.id, streams.userId))
+    .where(eq(streams.id, sql.placeholder('id')))
+    .limit(1)
+    .prepare()
+
   async function lockStream(tx: Transaction, id: number): Promise<StreamRow> {
     const [row] = await tx.select().from(streams).where(eq(streams.id, id)).for('update')
     if (!row) throw new NotFoundError('stream not found')
@@ -92,13 +101,14 @@ export function createStreamsService(db: Database) {
     },
 
     async getById(id: number, tx?: Transaction): Promise<{ stream: StreamRow; owner: Owner }> {
-      const run = tx ?? db
-      const [row] = await run
-        .select({ stream: streams, owner: { id: users.id, displayName: users.displayName } })
-        .from(streams)
-        .innerJoin(users, eq(users.id, streams.userId))
-        .where(eq(streams.id, id))
-        .limit(1)
+      const [row] = tx
+        ? await tx
+            .select({ stream: streams, owner: { id: users.id, displayName: users.displayName } })
+            .from(streams)
+            .innerJoin(users, eq(users.id, streams.userId))
+            .where(eq(streams.id, id))
+            .limit(1)
+        : await byIdWithOwner.execute({ id })
       if (!row) throw new NotFoundError('stream not found')
       return row
     },

@@ -1,5 +1,5 @@
 import { hash, verify } from '@node-rs/argon2'
-import { eq } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import { users, type Database } from '@livestream/db'
 import { ConflictError, UnauthorizedError } from '../../../errors.js'
 
@@ -14,6 +14,9 @@ export function userView(u: UserRow) {
 }
 
 export function createUsersService(db: Database) {
+  // Prepared once: the per-request auth lookup skips query building.
+  const byId = db.select().from(users).where(eq(users.id, sql.placeholder('id'))).limit(1).prepare()
+
   // Verified against when the email is unknown, so both failures cost the same time.
   const dummyHash = hash('not-a-real-password', ARGON)
 
@@ -39,7 +42,7 @@ export function createUsersService(db: Database) {
     },
 
     async findById(id: number): Promise<UserRow | null> {
-      const [row] = await db.select().from(users).where(eq(users.id, id)).limit(1)
+      const [row] = await byId.execute({ id })
       return row ?? null
     }
   }

@@ -1,0 +1,74 @@
+// Starts our api / ingest for a bench: own database, queue prefix and secret; free ports.
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { createTestDatabase } from '@livestream/db/testing'
+import { ROOT, freePort, start, waitFor } from './lib.mjs'
+
+export async function benchStack(name) {
+  const db = await createTestDatabase(`ls_bench_${name}`)
+  const mediaRoot = mkdtempSync(path.join(tmpdir(), `ls-bench-${name}-`))
+  const common = {
+    DATABASE_URL: db.url,
+    REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+    QUEUE_PREFIX: `lsbench-${name}-${randomBytes(3).toString('hex')}`,
+    JWT_SECRET: randomBytes(32).toString('hex'),
+    LOG_LEVEL: 'warn'
+  }
+  const procs = []
+  const stack = {
+    db,
+    common,
+    mediaRoot,
+    async api(env = {}, entry = 'server.js') {
+      const port = await freePort()
+      const p = start('api', process.execPath, [path.join(ROOT, 'apps/api/dist', entry)], { ...common, PORT: String(port), HOST: '127.0.0.1', AUTH_RATE_LIMIT_MAX: '100000', ...env })
+      procs.push(p)
+      p.url = `http://127.0.0.1:${port}`
+      if (entry === 'server.js') await waitFor('api', async () => (await fetch(`${p.url}/healthz`)).ok)
+      return p
+    },
+    async ingest(env = {}) {
+      const rtmpPort = await freePort()
+      const httpPort = await freePort()
+      const p = start('ingest', process.execPath, [path.join(ROOT, 'apps/ingest/dist/server.js')], {
+        ...common,
+        RTMP_PORT: String(rtmpPort),
+        HTTP_PORT: String(httpPort),
+        HOST: '127.0.0.1',
+        INGEST_NODE_ID: `bench-${name}`,
+        INGEST_PUBLIC_URL: `http://127.0.0.1:${httpPort}`,
+        MEDIA_ROOT: mediaRoot,
+        ...env
+      })
+      procs.push(p)
+      Object.assign(p, { rtmpPort, httpPort, publicUrl: `http://127.0.0.1:${httpPort}` })
+      await waitFor('ingest', async () => (await fetch(`${p.publicUrl}/healthz`)).ok)
+      return p
+    },
+    async user(api, tag = 'bench') {
+      const res = await fetch(`${api.url}/api/auth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: `${tag}-${randomBytes(4).toString('hex')}@example.com`, password: 'correct horse battery', display_name: tag })
+      })
+      const body = await res.json()
+      return { id: body.data.user.id, token: body.data.token }
+    },
+    async createStream(api, user, title = 'bench') {
+      const res = await fetch(`${api.url}/api/livestream/streams`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${user.token}` },
+        body: JSON.stringify({ title })
+      })
+      return (await res.json()).data
+    },
+    async close() {
+      for (const p of procs.reverse()) await p.stop()
+      await db.drop()
+      rmSync(mediaRoot, { recursive: true, force: true })
+    }
+  }
+  return stack
+}
