@@ -1,0 +1,142 @@
+// Ingest capacity: N publishers of a looped 720p 2.5 Mbps clip (-c copy), into (1) our ingest, packaging HLS + DASH
+// per stream, (2) a bare node-media-server (no hooks, no packaging), (3) nginx-rtmp with `hls on` (the C peer, when
+// installed). Server-side CPU (process tree) and RSS, publishers dropped, segments on time; publishers measured apart.
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { FFMPEG, ROOT, freePort, machine, measureMany, measureTree, sleep, start, table, waitFor, writeResults } from './lib.mjs'
+import { clip720, publishArgs } from './clip.mjs'
+import { benchStack } from './stack.mjs'
+
+const NS = (process.env.BENCH_N ?? '10,25,50,100').split(',').map(Number)
+const WINDOW = Number(process.env.BENCH_DURATION ?? 15) * 1000
+const WARMUP = 6000
+const SEG = 2
+const NGINX = '/usr/sbin/nginx'
+const NGINX_MODULE = '/usr/lib/nginx/modules/ngx_rtmp_module.so'
+const file = clip720()
+
+function onTime(dir, names) {
+  // A stream is on time when its newest segment is younger than two segment lengths.
+  let ok = 0
+  for (const n of names) {
+    const d = path.join(dir, n)
+    if (!existsSync(d)) continue
+    const segs = readdirSync(d).filter((f) => f.endsWith('.ts'))
+    const newest = Math.max(0, ...segs.map((f) => statSync(path.join(d, f)).mtimeMs))
+    if (Date.now() - newest < SEG * 2000 + 1000) ok++
+  }
+  return ok
+}
+
+async function drive(server, n, urlFor, segDir, segNames) {
+  const pubs = []
+  for (let i = 0; i < n; i++) {
+    pubs.push(start('pub', FFMPEG, publishArgs(file, urlFor(i))))
+    if (i % 10 === 9) await sleep(200)
+  }
+  await sleep(WARMUP)
+  const [srv, pubCpu] = await Promise.all([measureTree(server.pid, WINDOW), measureMany(pubs.map((p) => p.pid), WINDOW)])
+  const dropped = pubs.filter((p) => p.child.exitCode !== null || p.child.signalCode !== null).length
+  const timely = segDir ? onTime(segDir, segNames) : null
+  await Promise.all(pubs.map((p) => p.stop()))
+  const cpu = srv.rootCpu + srv.childCpu
+  return {
+    N: n,
+    'server CPU %': cpu.toFixed(0),
+    'node %': srv.rootCpu.toFixed(0),
+    'ffmpeg %': srv.childCpu.toFixed(0),
+    'CPU/stream %': (cpu / n).toFixed(2),
+    'RSS MB': ((srv.rootRss + srv.childRss) / 2 ** 20).toFixed(0),
+    'publishers CPU %': pubCpu.toFixed(0),
+    dropped,
+    'on time': timely === null ? 'n/a' : `${timely}/${n}`
+  }
+}
+
+async function ours(n) {
+  const stack = await benchStack(`ingest${n}`)
+  try {
+    const api = await stack.api({ REAPER_ENABLED: 'false' })
+    const ingest = await stack.ingest({ HLS_SEGMENT_SECONDS: String(SEG), PUBLISH_FAIL_LIMIT: '100000' })
+    const user = await stack.user(api)
+    const streams = []
+    for (let i = 0; i < n; i++) streams.push(await stack.createStream(api, user, `cap${i}`))
+    return await drive(ingest, n, (i) => `rtmp://127.0.0.1:${ingest.rtmpPort}/live/${streams[i].stream_key}`, path.join(stack.mediaRoot, 'hls'), streams.map((s) => s.playback_id))
+  } finally {
+    await stack.close()
+  }
+}
+
+async function bare(n) {
+  const port = await freePort()
+  const store = mkdtempSync(path.join(tmpdir(), 'ls-bare-'))
+  const srv = start('bare-nms', process.execPath, [path.join(ROOT, 'bench/bare-nms.mjs')], { RTMP_PORT: String(port), STORE_PATH: store })
+  await sleep(800)
+  try {
+    return await drive(srv, n, (i) => `rtmp://127.0.0.1:${port}/live/s${i}`, null, [])
+  } finally {
+    await srv.stop()
+    rmSync(store, { recursive: true, force: true })
+  }
+}
+
+async function nginx(n) {
+  const port = await freePort()
+  const dir = mkdtempSync(path.join(tmpdir(), 'ls-nginx-'))
+  const conf = path.join(dir, 'nginx.conf')
+  writeFileSync(conf, `load_module ${NGINX_MODULE};
+daemon off;
+master_process off;
+worker_processes 1;
+error_log ${dir}/error.log warn;
+pid ${dir}/nginx.pid;
+events { worker_connections 4096; }
+rtmp {
+  server {
+    listen 127.0.0.1:${port};
+    chunk_size 60000;
+    application live {
+      live on;
+      hls on;
+      hls_path ${dir}/hls;
+      hls_fragment ${SEG}s;
+      hls_playlist_length 12s;
+      hls_nested on;
+    }
+  }
+}
+`)
+  const srv = start('nginx', NGINX, ['-p', dir, '-c', conf])
+  await sleep(800)
+  try {
+    return await drive(srv, n, (i) => `rtmp://127.0.0.1:${port}/live/s${i}`, path.join(dir, 'hls'), Array.from({ length: n }, (_, i) => `s${i}`))
+  } finally {
+    await srv.stop()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const haveNginx = existsSync(NGINX) && existsSync(NGINX_MODULE)
+const sections = []
+const summary = []
+for (const n of NS) {
+  const rows = []
+  const o = await ours(n)
+  rows.push({ server: 'ours (HLS+DASH)', ...o })
+  const b = await bare(n)
+  rows.push({ server: 'bare node-media-server', ...b })
+  let g = null
+  if (haveNginx) {
+    g = await nginx(n)
+    rows.push({ server: 'nginx-rtmp (hls on)', ...g })
+  }
+  const ratio = g ? (Number(o['CPU/stream %']) / Math.max(0.01, Number(g['CPU/stream %']))).toFixed(2) : 'n/a'
+  summary.push({ N: n, 'ours/nginx CPU per stream': ratio, 'ours dropped': o.dropped, 'ours on time': o['on time'] })
+  const t = table(rows)
+  console.log(`\nN = ${n}\n${t}\nours / nginx-rtmp CPU per stream: ${ratio}x`)
+  sections.push(`### N = ${n}\n\n${t}\n\nours / nginx-rtmp CPU per stream: ${ratio}x`)
+}
+const s = table(summary)
+console.log(`\n${s}`)
+writeResults('ingest', `## Ingest capacity\n\n\`pnpm bench:ingest\` (BENCH_N=${NS.join(',')}, ${WINDOW / 1000} s window after ${WARMUP / 1000} s warm-up, 720p 2.5 Mbps clip looped with -c copy, ${SEG} s segments), ${new Date().toISOString().slice(0, 10)}, ${machine()}\n\nCPU: 100 % = one core, server process tree (node and its ffmpeg packagers) apart from the publishers. Targets: >= 100 publishers on 2 cores with none dropped; CPU per stream <= 1.5x nginx-rtmp.\n\n${s}\n\n${sections.join('\n\n')}`)
