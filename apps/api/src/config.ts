@@ -105,3 +105,16 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     authUserCacheMs: env.AUTH_USER_CACHE_MS
   }
 }
+
+/** For process entries: the config, or a one-line reason on stderr and exit code 2. */
+export function loadConfigOrExit(role: string, source: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(source)
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${role}: ${err.message}\n`)
+      process.exit(2)
+    }
+    throw err
+  }
+}

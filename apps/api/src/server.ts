@@ -1,18 +1,9 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { ConfigError, loadConfig } from './config.js'
+import { loadConfigOrExit } from './config.js'
 import { createLogger } from './logger.js'
 
-let config
-try {
-  config = loadConfig()
-} catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`api: ${err.message}\n`)
-    process.exit(2)
-  }
-  throw err
-}
+const config = loadConfigOrExit('api')
 
 const logger = createLogger(config.logLevel)
 const app = await buildApp({ config, logger })

@@ -2,19 +2,10 @@
 // Operators scale it separately from the api; several consumers may run against one queue.
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
-import { ConfigError, loadConfig } from './config.js'
+import { loadConfigOrExit } from './config.js'
 import { createLogger } from './logger.js'
 
-let config
-try {
-  config = loadConfig()
-} catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`worker: ${err.message}\n`)
-    process.exit(2)
-  }
-  throw err
-}
+const config = loadConfigOrExit('worker')
 const logger = createLogger(config.logLevel).child({ role: 'worker' })
 const app = await buildApp({ config, logger, consumer: true })
 closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {

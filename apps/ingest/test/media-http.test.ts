@@ -16,16 +16,18 @@ await writeFile(path.join(root, 'dash', 'pb1', 'index.mpd'), '<MPD/>')
 await writeFile(path.join(root, 'dash', 'pb1', 'chunk-0-000001.m4s'), Buffer.alloc(10))
 await writeFile(path.join(root, 'secret.txt'), 'do not serve')
 
-const server = createMediaHttp({
-  mediaRoot: root,
-  host: '127.0.0.1',
-  port: 0,
-  requestTimeout: 2_000,
-  headersTimeout: 1_000,
-  health: () => ({ ok: true, detail: {} }),
-  metrics: () => 'm 1\n',
-  log: pino({ level: 'silent' })
-})
+const serve = () =>
+  createMediaHttp({
+    mediaRoot: root,
+    host: '127.0.0.1',
+    port: 0,
+    requestTimeout: 2_000,
+    headersTimeout: 1_000,
+    health: () => ({ ok: true, detail: {} }),
+    metrics: () => 'm 1\n',
+    log: pino({ level: 'silent' })
+  })
+const server = serve()
 server.listen(0, '127.0.0.1')
 await once(server, 'listening')
 const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
@@ -77,16 +79,8 @@ t.test('only GET and HEAD', async (t) => {
 })
 
 t.test('a client that never finishes its headers is cut off by the configured timeout', async (t) => {
-  const slow = createMediaHttp({
-    mediaRoot: root,
-    host: '127.0.0.1',
-    port: 0,
-    requestTimeout: 2_000,
-    headersTimeout: 1_000,
-    health: () => ({ ok: true, detail: {} }),
-    metrics: () => '',
-    log: pino({ level: 'silent' })
-  })
+  // A server of its own, with no other client's connections around.
+  const slow = serve()
   slow.listen(0, '127.0.0.1')
   await once(slow, 'listening')
   t.teardown(() => new Promise((r) => slow.close(r)))
