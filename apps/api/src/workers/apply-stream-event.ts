@@ -1,11 +1,19 @@
-import { eq, sql } from 'drizzle-orm'
-import { streamEvents, streams, type Database, type Transaction } from '@livestream/db'
+import type { DbClient } from '@livestream/db'
 import type { StreamEvent } from '@livestream/events'
-import type { StreamsService } from '../plugins/app/streams/streams-service.js'
+import { canTransition, sourcesOf } from '../plugins/app/streams/lifecycle.js'
+
+type Pool = DbClient['pool']
+type Connection = Awaited<ReturnType<Pool['getConnection']>>
+interface Written {
+  affectedRows: number
+}
+interface StreamLock {
+  status: 'pending' | 'live' | 'ended'
+  ingest_node_id: string | null
+}
 
 export interface ApplyDeps {
-  db: Database
-  streams: StreamsService
+  pool: Pool
 }
 
 /**
@@ -14,66 +22,130 @@ export interface ApplyDeps {
  */
 export type Outcome = 'applied' | 'duplicate' | 'stale' | 'unknown-stream' | 'other-node' | 'anonymous-viewer'
 
-/**
- * Applies one ingest event through the streams service and records its id in the ledger, in one transaction.
- * Delivery is at least once: a second delivery finds its id in the ledger and changes nothing; an event that
- * would move a stream backwards (late, out of order) is recorded as `stale` and ignored.
- */
-export async function applyStreamEvent(event: StreamEvent, deps: ApplyDeps): Promise<Outcome> {
-  return deps.db.transaction(async (tx) => {
-    // Claim the id first: the unique index makes a concurrent duplicate wait for us, then find it taken.
-    const [claim] = await tx.execute(
-      sql`INSERT IGNORE INTO ${streamEvents} (event_id, type, stream_id, node_id, session_id, outcome, occurred_at)
-          VALUES (${event.id}, ${event.type}, ${event.streamId}, ${event.nodeId}, ${event.sessionId}, 'pending', ${new Date(event.at)})`
-    )
-    if ((claim as unknown as { affectedRows: number }).affectedRows === 0) return 'duplicate'
-
-    const outcome = await apply(event, deps.streams, tx)
-    await tx.update(streamEvents).set({ outcome }).where(eq(streamEvents.eventId, event.id))
-    return outcome
-  })
+/** A viewer left before their join was applied (deliveries race): retried, so the join lands first. */
+export class ViewerNotJoinedError extends Error {
+  constructor(streamId: number, userId: number) {
+    super(`viewer ${userId} left stream ${streamId} before their join was applied`)
+    this.name = 'ViewerNotJoinedError'
+  }
 }
 
-async function apply(event: StreamEvent, service: StreamsService, tx: Transaction): Promise<Outcome> {
-  const [row] = await tx
-    .select({ status: streams.status, ingestNodeId: streams.ingestNodeId })
-    .from(streams)
-    .where(eq(streams.id, event.streamId))
-    .for('update')
-  if (!row) return 'unknown-stream'
-  const at = new Date(event.at)
+const ER_DUP_ENTRY = 1062
+const ER_LOCK_DEADLOCK = 1213
+const errno = (err: unknown) => (err as { errno?: number }).errno
+/** InnoDB may pick us as a deadlock victim when deliveries of one stream race: the whole transaction is tried again. */
+const DEADLOCK_RETRIES = 3
 
+const q = (list: readonly string[]) => list.map((s) => `'${s}'`).join(', ')
+const SQL = {
+  lock: 'SELECT status, ingest_node_id FROM streams WHERE id = ? FOR UPDATE',
+  live: `UPDATE streams SET status = 'live', started_at = ?, ingest_node_id = ?, playback_base_url = ?
+         WHERE id = ? AND status IN (${q(sourcesOf('live'))})`,
+  move: `UPDATE streams SET ingest_node_id = ?, playback_base_url = ? WHERE id = ? AND status = 'live'`,
+  end: `UPDATE streams SET status = 'ended', ended_at = ?, ended_reason = ? WHERE id = ? AND status IN (${q(sourcesOf('ended'))})`,
+  closeParticipants: 'UPDATE stream_participants SET left_at = ? WHERE stream_id = ? AND left_at IS NULL',
+  // One statement: the stream row is read under a shared lock (INSERT ... SELECT), so a concurrent end waits for us.
+  join: `INSERT INTO stream_participants (stream_id, user_id, role)
+         SELECT id, ?, IF(user_id = ?, 'host', 'viewer') FROM streams WHERE id = ? AND status <> 'ended'
+         ON DUPLICATE KEY UPDATE left_at = NULL`,
+  leave: 'UPDATE stream_participants SET left_at = ? WHERE stream_id = ? AND user_id = ? AND left_at IS NULL',
+  status: 'SELECT status FROM streams WHERE id = ?',
+  participation: 'SELECT 1 FROM stream_participants WHERE stream_id = ? AND user_id = ?',
+  record: `INSERT INTO stream_events (event_id, type, stream_id, node_id, session_id, outcome, occurred_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`
+} as const
+
+/**
+ * Applies one ingest event and records its id in the ledger, in one transaction. Delivery is at least once: the ledger's
+ * unique event id makes a second delivery roll back whatever it did and answer `duplicate` (a concurrent one waits on
+ * the index, then finds it taken); an event that would move a stream backwards (late, out of order) is `stale`.
+ *
+ * This is the hot path of the consumer, so it speaks SQL directly through the pool: prepared statements cached per
+ * connection, no query building, two or three round trips besides BEGIN and COMMIT. The moves it makes follow the
+ * same lifecycle rules (`lifecycle.ts`) as the streams service; a test holds the two to the same results.
+ */
+export async function applyStreamEvent(event: StreamEvent, deps: ApplyDeps): Promise<Outcome> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await applyOnce(event, deps)
+    } catch (err) {
+      if (errno(err) !== ER_LOCK_DEADLOCK || attempt > DEADLOCK_RETRIES) throw err
+    }
+  }
+}
+
+async function applyOnce(event: StreamEvent, deps: ApplyDeps): Promise<Outcome> {
+  const conn = await deps.pool.getConnection()
+  try {
+    await conn.beginTransaction()
+    const outcome = await apply(conn, event)
+    try {
+      await conn.execute(SQL.record, [event.id, event.type, event.streamId, event.nodeId, event.sessionId, outcome, new Date(event.at)])
+    } catch (err) {
+      if (errno(err) !== ER_DUP_ENTRY) throw err
+      await conn.rollback()
+      return 'duplicate'
+    }
+    await conn.commit()
+    return outcome
+  } catch (err) {
+    await conn.rollback().catch(() => {})
+    throw err
+  } finally {
+    conn.release()
+  }
+}
+
+async function write(conn: Connection, sql: string, params: unknown[]): Promise<number> {
+  const [res] = await conn.execute(sql, params as never[])
+  return (res as unknown as Written).affectedRows
+}
+
+async function read<T>(conn: Connection, sql: string, params: unknown[]): Promise<T | undefined> {
+  const [rows] = await conn.execute(sql, params as never[])
+  return (rows as unknown as T[])[0]
+}
+
+async function apply(conn: Connection, event: StreamEvent): Promise<Outcome> {
+  const at = new Date(event.at)
+  const id = event.streamId
   switch (event.type) {
     case 'stream.published': {
-      if (row.status === 'live' && row.ingestNodeId !== event.nodeId) {
+      const row = await read<StreamLock>(conn, SQL.lock, [id])
+      if (!row) return 'unknown-stream'
+      if (row.status === 'live' && row.ingest_node_id !== event.nodeId) {
         // The broadcaster reconnected through the load balancer to another node: playback moves with it.
-        await service.moveToNode(event.streamId, { ingestNodeId: event.nodeId, playbackBaseUrl: event.playbackBaseUrl }, tx)
+        await write(conn, SQL.move, [event.nodeId, event.playbackBaseUrl, id])
         return 'applied'
       }
-      const { changed } = await service.transition(
-        event.streamId,
-        'live',
-        { at, ingestNodeId: event.nodeId, playbackBaseUrl: event.playbackBaseUrl, lenient: true },
-        tx
-      )
-      return changed ? 'applied' : 'stale'
+      if (!canTransition(row.status, 'live')) return 'stale'
+      await write(conn, SQL.live, [at, event.nodeId, event.playbackBaseUrl, id])
+      return 'applied'
     }
     case 'stream.unpublished': {
+      const row = await read<StreamLock>(conn, SQL.lock, [id])
+      if (!row) return 'unknown-stream'
       // Only the node that holds the stream may end it: after a move, the old node's unpublish is stale news.
-      if (row.status === 'live' && row.ingestNodeId !== null && row.ingestNodeId !== event.nodeId) return 'other-node'
-      const { changed } = await service.transition(event.streamId, 'ended', { at, reason: event.reason, lenient: true }, tx)
-      return changed ? 'applied' : 'stale'
+      if (row.status === 'live' && row.ingest_node_id !== null && row.ingest_node_id !== event.nodeId) return 'other-node'
+      if (!canTransition(row.status, 'ended')) return 'stale'
+      await write(conn, SQL.end, [at, event.reason, id])
+      await write(conn, SQL.closeParticipants, [at, id])
+      return 'applied'
     }
     case 'viewer.joined': {
       if (event.userId === null) return 'anonymous-viewer'
-      if (row.status === 'ended') return 'stale'
-      await service.join(event.streamId, event.userId, tx)
-      return 'applied'
+      if ((await write(conn, SQL.join, [event.userId, event.userId, id])) > 0) return 'applied'
+      // Nothing written: the stream is gone or ended, or the viewer was already in (a no-op re-join).
+      const row = await read<{ status: StreamLock['status'] }>(conn, SQL.status, [id])
+      if (!row) return 'unknown-stream'
+      return row.status === 'ended' ? 'stale' : 'applied'
     }
     case 'viewer.left': {
       if (event.userId === null) return 'anonymous-viewer'
-      await service.leave(event.streamId, event.userId, tx)
-      return 'applied'
+      if ((await write(conn, SQL.leave, [at, id, event.userId])) > 0) return 'applied'
+      if (await read(conn, SQL.participation, [id, event.userId])) return 'stale' // already left
+      if (!(await read(conn, SQL.status, [id]))) return 'unknown-stream'
+      throw new ViewerNotJoinedError(id, event.userId)
     }
   }
 }

@@ -1,9 +1,9 @@
 import t from 'tap'
-import { eq } from 'drizzle-orm'
-import { createDbClient, streamEvents, streams, users } from '@livestream/db'
+import { and, eq, isNull } from 'drizzle-orm'
+import { createDbClient, streamEvents, streamParticipants, streams, users } from '@livestream/db'
 import { createTestDatabase } from '@livestream/db/testing'
 import { newEventId, type StreamEvent } from '@livestream/events'
-import { applyStreamEvent } from '../../src/workers/apply-stream-event.js'
+import { applyStreamEvent, ViewerNotJoinedError } from '../../src/workers/apply-stream-event.js'
 import { createStreamsService } from '../../src/plugins/app/streams/streams-service.js'
 
 const tdb = await createTestDatabase('ls_apply')
@@ -14,7 +14,7 @@ t.teardown(async () => {
 })
 const db = client.db
 const service = createStreamsService(db)
-const deps = { db, streams: service }
+const deps = { pool: client.pool }
 const [u] = await db.insert(users).values({ email: 'o@example.com', displayName: 'Owner' })
 const ownerId = u.insertId
 const [v] = await db.insert(users).values({ email: 'v@example.com', displayName: 'Viewer' })
@@ -102,4 +102,64 @@ t.test('viewer events with a user join and leave; anonymous ones are only record
 
 t.test('an event for a stream that does not exist is recorded, not retried forever', async (t) => {
   t.equal(await applyStreamEvent(published(987654), deps), 'unknown-stream')
+})
+
+t.test('times come from the events, to the millisecond', async (t) => {
+  const s = await service.create(ownerId, 'times')
+  const p = { ...published(s.id), at: '2026-01-02T03:04:05.678Z' }
+  const u = { ...unpublished(s.id), at: '2026-01-02T04:05:06.789Z' }
+  await applyStreamEvent(p, deps)
+  await service.join(s.id, viewerId)
+  await applyStreamEvent(u, deps)
+  const row = await statusOf(s.id)
+  t.equal(row.startedAt?.toISOString(), p.at)
+  t.equal(row.endedAt?.toISOString(), u.at)
+  t.equal((await service.participant(s.id, viewerId)).leftAt?.toISOString(), u.at)
+})
+
+t.test('viewer events follow the stream: the owner joins as host, an ended stream takes no one, a re-join reopens', async (t) => {
+  const s = await service.create(ownerId, 'roles')
+  await applyStreamEvent(published(s.id), deps)
+  const join = (userId: number): StreamEvent => ({ ...base(s.id), type: 'viewer.joined', id: newEventId(), userId })
+  const leave = (userId: number): StreamEvent => ({ ...base(s.id), type: 'viewer.left', id: newEventId(), userId })
+  t.equal(await applyStreamEvent(join(ownerId), deps), 'applied')
+  t.equal((await service.participant(s.id, ownerId)).role, 'host')
+  t.equal(await applyStreamEvent(join(viewerId), deps), 'applied')
+  t.equal(await applyStreamEvent(join(viewerId), deps), 'applied', 'a second join of someone present changes nothing')
+  t.equal(await applyStreamEvent(leave(viewerId), deps), 'applied')
+  t.equal(await applyStreamEvent(leave(viewerId), deps), 'stale', 'leaving twice')
+  t.equal(await applyStreamEvent(join(viewerId), deps), 'applied')
+  t.equal((await service.participant(s.id, viewerId)).leftAt, null, 're-join reopens the participation')
+  await applyStreamEvent(unpublished(s.id), deps)
+  const [other] = await db.insert(users).values({ email: `late-${s.id}@example.com`, displayName: 'Late' })
+  t.equal(await applyStreamEvent(join(other.insertId), deps), 'stale')
+  await t.rejects(service.participant(s.id, other.insertId), /not a participant/)
+})
+
+t.test('a leave delivered before its join fails (and is retried by the queue) without touching anything', async (t) => {
+  const s = await service.create(ownerId, 'race')
+  await applyStreamEvent(published(s.id), deps)
+  const left: StreamEvent = { ...base(s.id), type: 'viewer.left', id: newEventId(), userId: viewerId }
+  await t.rejects(applyStreamEvent(left, deps), ViewerNotJoinedError)
+  const rows = await db.select().from(streamEvents).where(eq(streamEvents.eventId, left.id))
+  t.equal(rows.length, 0, 'not in the ledger, so its retry is not a duplicate')
+  t.equal(await applyStreamEvent({ ...base(s.id), type: 'viewer.joined', id: newEventId(), userId: viewerId }, deps), 'applied')
+  t.equal(await applyStreamEvent(left, deps), 'applied')
+})
+
+t.test('concurrent deliveries of one join, and of joins and an end racing on one stream, stay consistent', async (t) => {
+  const s = await service.create(ownerId, 'join race')
+  await applyStreamEvent(published(s.id), deps)
+  const e: StreamEvent = { ...base(s.id), type: 'viewer.joined', id: newEventId(), userId: viewerId }
+  const outcomes = await Promise.all(Array.from({ length: 8 }, () => applyStreamEvent(e, deps)))
+  t.equal(outcomes.filter((o) => o === 'applied').length, 1)
+  t.equal(outcomes.filter((o) => o === 'duplicate').length, 7)
+
+  const viewers: number[] = []
+  for (let i = 0; i < 10; i++) viewers.push((await db.insert(users).values({ email: `r${s.id}-${i}@example.com`, displayName: 'r' }))[0].insertId)
+  const joins = viewers.map((userId): StreamEvent => ({ ...base(s.id), type: 'viewer.joined', id: newEventId(), userId }))
+  const results = await Promise.all([...joins.slice(0, 5), unpublished(s.id), ...joins.slice(5)].map((ev) => applyStreamEvent(ev, deps)))
+  t.ok(results.every((o) => o === 'applied' || o === 'stale'), results.join(','))
+  const open = await db.select().from(streamParticipants).where(and(eq(streamParticipants.streamId, s.id), isNull(streamParticipants.leftAt)))
+  t.equal(open.length, 0, 'no one is left inside an ended stream')
 })

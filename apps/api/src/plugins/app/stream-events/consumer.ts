@@ -31,7 +31,7 @@ export default fp(
           if (err instanceof InvalidEventError) throw new UnrecoverableError(err.message)
           throw err
         }
-        const outcome = await applyStreamEvent(event, { db: app.db, streams: app.streams })
+        const outcome = await applyStreamEvent(event, { pool: app.dbClient.pool })
         app.log.info(
           { eventId: event.id, type: event.type, streamId: event.streamId, nodeId: event.nodeId, outcome },
           'stream event handled'
