@@ -1,6 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import cors from '@fastify/cors'
-import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
@@ -8,6 +7,7 @@ import dbPlugin from './plugins/external/db.js'
 import redisPlugin from './plugins/external/redis.js'
 import authPlugin from './plugins/external/auth.js'
 import errorsPlugin from './plugins/app/errors.js'
+import securityHeaders from './plugins/app/security-headers.js'
 import servicesPlugin from './plugins/app/services.js'
 import consumerPlugin from './plugins/app/stream-events/consumer.js'
 import reaperPlugin from './plugins/app/stream-events/reaper.js'
@@ -55,12 +55,12 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler)
 
   await app.register(errorsPlugin)
-  await app.register(helmet, { global: true })
+  await app.register(securityHeaders)
   if (config.corsOrigins.length) await app.register(cors, { origin: config.corsOrigins })
   await app.register(rateLimit, { global: false })
   await app.register(dbPlugin, { url: config.databaseUrl })
   await app.register(redisPlugin, { url: config.redisUrl })
-  await app.register(servicesPlugin)
+  await app.register(servicesPlugin, { redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, streamCacheMs: config.streamCacheMs })
   await app.register(authPlugin, {
     secret: config.jwtSecret,
     expiresIn: config.jwtExpiresIn,

@@ -34,6 +34,7 @@ export const EnvSchema = Type.Object({
   KEEP_ALIVE_TIMEOUT_MS: Int(5_000, 100),
   AUTH_RATE_LIMIT_MAX: Int(10, 1),
   AUTH_USER_CACHE_MS: Int(2_000),
+  STREAM_CACHE_MS: Int(1_000),
   AUTH_RATE_LIMIT_WINDOW_MS: Int(60_000, 100)
 })
 type Env = Static<typeof EnvSchema>
@@ -56,6 +57,7 @@ export interface Config {
   http: { bodyLimit: number; requestTimeout: number; connectionTimeout: number; keepAliveTimeout: number }
   authRateLimit: { max: number; windowMs: number }
   authUserCacheMs: number
+  streamCacheMs: number
 }
 
 /** Thrown when the environment is unusable; the message names the variable. */
@@ -102,7 +104,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       keepAliveTimeout: env.KEEP_ALIVE_TIMEOUT_MS
     },
     authRateLimit: { max: env.AUTH_RATE_LIMIT_MAX, windowMs: env.AUTH_RATE_LIMIT_WINDOW_MS },
-    authUserCacheMs: env.AUTH_USER_CACHE_MS
+    authUserCacheMs: env.AUTH_USER_CACHE_MS,
+    streamCacheMs: env.STREAM_CACHE_MS
   }
 }
 

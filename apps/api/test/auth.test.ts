@@ -82,6 +82,18 @@ t.test('every bad token is a 401 in the envelope', async (t) => {
   }
 })
 
+t.test('a token answered from the verified-token cache still expires on time', async (t) => {
+  const u = await register(app, 'short')
+  const exp = now() + 2
+  const token = hs256({ sub: String(u.id), iat: now(), exp })
+  assertEnvelope(t, await me(token), 200)
+  assertEnvelope(t, await me(token), 200)
+  await new Promise((r) => setTimeout(r, exp * 1000 - Date.now() + 50))
+  assertEnvelope(t, await me(token), 401)
+  const tampered = token.slice(0, -2) + (token.endsWith('AA') ? 'BB' : 'AA')
+  assertEnvelope(t, await me(tampered), 401)
+})
+
 t.test('login and register are rate-limited per address', async (t) => {
   const limited = await build(t, { AUTH_RATE_LIMIT_MAX: '3', AUTH_RATE_LIMIT_WINDOW_MS: '60000' })
   const codes: number[] = []

@@ -1,19 +1,62 @@
 import fp from 'fastify-plugin'
+import { Redis } from 'ioredis'
 import { createStreamsService, type StreamsService } from './streams/streams-service.js'
+import { createStreamCache, type StreamCache } from './streams/stream-cache.js'
 import { createUsersService, type UsersService } from './users/users-service.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     streams: StreamsService
+    streamCache: StreamCache
     users: UsersService
   }
 }
 
-/** The domain services, built once over the pool. */
+export interface ServicesOptions {
+  redisUrl: string
+  queuePrefix: string
+  /** How long a stream read may be served from memory; 0 turns the cache off. */
+  streamCacheMs: number
+}
+
+/**
+ * The domain services, built once over the pool, and the stream read cache they share. Changes are announced on a
+ * Redis channel to every api and worker process of the deployment; the cache only holds entries while this process
+ * is subscribed to it (a dedicated connection, since a subscribing connection can do nothing else).
+ */
 export default fp(
-  async (app) => {
-    app.decorate('streams', createStreamsService(app.db))
+  async (app, opts: ServicesOptions) => {
+    const channel = `${opts.queuePrefix}:streams:changed`
+    const cache = createStreamCache({
+      ttlMs: opts.streamCacheMs,
+      announce: (id) => {
+        app.redis.publish(channel, String(id)).catch((err: Error) => app.log.warn({ err: { message: err.message } }, 'stream change not announced'))
+      }
+    })
+    if (opts.streamCacheMs > 0) {
+      const sub = new Redis(opts.redisUrl, { lazyConnect: true, maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(n * 200, 2_000) })
+      sub.on('error', (err) => app.log.debug({ err: { message: err.message } }, 'stream cache subscriber connection problem'))
+      // Whatever was announced while we were away is unknown: start empty each time we are back.
+      sub.on('ready', () => {
+        sub.subscribe(channel).then(
+          () => cache.setListening(true),
+          () => cache.setListening(false)
+        )
+      })
+      sub.on('close', () => cache.setListening(false))
+      sub.on('message', (_channel: string, message: string) => {
+        const id = Number(message)
+        if (Number.isSafeInteger(id)) cache.dropped(id)
+      })
+      await sub.connect().catch(() => {})
+      app.addHook('onClose', async () => {
+        cache.setListening(false)
+        await sub.quit().catch(() => sub.disconnect())
+      })
+    }
+    app.decorate('streamCache', cache)
+    app.decorate('streams', createStreamsService(app.db, cache))
     app.decorate('users', createUsersService(app.db))
   },
-  { name: 'services', dependencies: ['db'] }
+  { name: 'services', dependencies: ['db', 'redis'] }
 )

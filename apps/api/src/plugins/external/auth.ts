@@ -15,6 +15,10 @@ declare module 'fastify' {
   }
 }
 
+const BEARER = /^Bearer +([A-Za-z0-9_.=-]{1,4096})$/i
+const TOKEN_CACHE_MS = 60_000
+const TOKEN_CACHE_SIZE = 10_000
+
 /**
  * HS256 only (pinned: `none` and RS/HS confusion are refused), `sub` and `exp` required, `nbf` honoured. Tokens from
  * the platform's identity provider signed with the same secret pass the same way. The user must still exist.
@@ -39,16 +43,30 @@ export default fp(
       verify: { algorithms: ['HS256'], requiredClaims: ['sub', 'exp'] },
       formatUser: (payload) => ({ id: Number(payload.sub) })
     })
-    app.decorate('authenticate', async (request: FastifyRequest) => {
+    // Tokens already verified, by their exact text: a repeat skips the HMAC and the JSON decoding. An entry lives
+    // until the token's own expiry or TOKEN_CACHE_MS, whichever is first, so a cached token expires on time.
+    const verified = new Map<string, { id: number; until: number }>()
+    const verify = (token: string, now: number): number => {
+      const hit = verified.get(token)
+      if (hit && hit.until > now) return hit.id
+      let payload: { sub: string; exp: number }
       try {
-        await request.jwtVerify()
+        payload = app.jwt.verify<{ sub: string; exp: number }>(token)
       } catch {
         throw new UnauthorizedError('invalid or expired token')
       }
-      const id = request.user.id
-      if (!Number.isSafeInteger(id) || id < 1 || !(await exists(id))) {
-        throw new UnauthorizedError('invalid or expired token')
-      }
+      const id = Number(payload.sub)
+      if (!Number.isSafeInteger(id) || id < 1) throw new UnauthorizedError('invalid or expired token')
+      if (verified.size >= TOKEN_CACHE_SIZE) verified.delete(verified.keys().next().value as string)
+      verified.set(token, { id, until: Math.min(payload.exp * 1000, now + TOKEN_CACHE_MS) })
+      return id
+    }
+    app.decorate('authenticate', async (request: FastifyRequest) => {
+      const match = BEARER.exec(request.headers.authorization ?? '')
+      if (!match) throw new UnauthorizedError('invalid or expired token')
+      const id = verify(match[1]!, Date.now())
+      request.user = { id }
+      if (!(await exists(id))) throw new UnauthorizedError('invalid or expired token')
     })
   },
   { name: 'auth' }

@@ -32,6 +32,7 @@ export default fp(
           throw err
         }
         const outcome = await applyStreamEvent(event, { pool: app.dbClient.pool })
+        if (outcome === 'applied' && event.type.startsWith('stream.')) app.streamCache.changed(event.streamId)
         app.log.info(
           { eventId: event.id, type: event.type, streamId: event.streamId, nodeId: event.nodeId, outcome },
           'stream event handled'

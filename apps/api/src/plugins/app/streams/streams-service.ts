@@ -4,6 +4,7 @@ import { streamParticipants, streams, users, type Database, type StreamStatus, t
 import { ConflictError, ForbiddenError, NotFoundError } from '../../../errors.js'
 import { canTransition, sourcesOf, TransitionError } from './lifecycle.js'
 import type { Owner, StreamRow } from './stream-view.js'
+import { noStreamCache, type StreamCache } from './stream-cache.js'
 
 export type ParticipantRow = typeof streamParticipants.$inferSelect & { displayName: string }
 
@@ -39,10 +40,13 @@ const newStreamKey = () => randomUUID()
 const isDuplicate = (err: unknown) => (err as { code?: string }).code === 'ER_DUP_ENTRY' || (err as { cause?: { code?: string } }).cause?.code === 'ER_DUP_ENTRY'
 
 /**
- * The stream lifecycle and participants: the one place their rules live. HTTP routes, the queue consumer and the
- * reaper all come through here. Every method takes an optional transaction so callers can compose.
+ * The stream lifecycle and participants: the one place their rules live. HTTP routes and the reaper come through
+ * here (the queue consumer applies the same rules in SQL). Every method takes an optional transaction so callers can
+ * compose. Reads of one stream go through `cache` when no transaction is given (routes cache list pages); a method that
+ * commits its own transaction tells the cache what changed, and a caller passing its own transaction must call
+ * `cache.changed(id)` after committing it.
  */
-export function createStreamsService(db: Database) {
+export function createStreamsService(db: Database, cache: StreamCache = noStreamCache) {
   // The hottest read, prepared once (no query building per request).
   const byIdWithOwner = db
     .select({ stream: streams, owner: { id: users.id, displayName: users.displayName } })
@@ -64,6 +68,13 @@ export function createStreamsService(db: Database) {
     return row
   }
 
+  /** Once `work` (a transaction of ours) has committed, stream `id` changed. */
+  async function committed<T>(id: number, work: Promise<T>): Promise<T> {
+    const result = await work
+    cache.changed(id)
+    return result
+  }
+
   const service = {
     async create(userId: number, title: string, tx?: Transaction): Promise<StreamRow> {
       const run = tx ?? db
@@ -72,6 +83,7 @@ export function createStreamsService(db: Database) {
           const [res] = await run
             .insert(streams)
             .values({ refNo: newRefNo(), title, streamKey: newStreamKey(), playbackId: newPlaybackId(), userId })
+          if (!tx) cache.changed(res.insertId)
           return mustGet(run, res.insertId)
         } catch (err) {
           // A random id collided: draw again (vanishingly rare).
@@ -108,7 +120,7 @@ export function createStreamsService(db: Database) {
             .innerJoin(users, eq(users.id, streams.userId))
             .where(eq(streams.id, id))
             .limit(1)
-        : await byIdWithOwner.execute({ id })
+        : await cache.readStream(id, 'row', () => byIdWithOwner.execute({ id }))
       if (!row) throw new NotFoundError('stream not found')
       return row
     },
@@ -126,7 +138,7 @@ export function createStreamsService(db: Database) {
     },
 
     async rotateKey(actorUserId: number, id: number, tx?: Transaction): Promise<StreamRow> {
-      if (!tx) return db.transaction((t) => service.rotateKey(actorUserId, id, t))
+      if (!tx) return committed(id, db.transaction((t) => service.rotateKey(actorUserId, id, t)))
       const row = await lockStream(tx, id)
       if (row.userId !== actorUserId) throw new ForbiddenError('only the stream owner can rotate its key')
       if (row.status === 'ended') throw new ConflictError('cannot rotate the key of an ended stream')
@@ -144,7 +156,7 @@ export function createStreamsService(db: Database) {
       ctx: TransitionContext = {},
       tx?: Transaction
     ): Promise<{ changed: boolean; stream: StreamRow }> {
-      if (!tx) return db.transaction((t) => service.transition(id, to, ctx, t))
+      if (!tx) return committed(id, db.transaction((t) => service.transition(id, to, ctx, t)))
       const row = await lockStream(tx, id)
       if (ctx.actorUserId !== undefined && row.userId !== ctx.actorUserId) {
         throw new ForbiddenError('only the stream owner can change its status')
@@ -184,6 +196,7 @@ export function createStreamsService(db: Database) {
         .update(streams)
         .set({ ingestNodeId: where.ingestNodeId, playbackBaseUrl: where.playbackBaseUrl })
         .where(and(eq(streams.id, id), eq(streams.status, 'live')))
+      if (!tx) cache.changed(id)
     },
 
     /** Joins (or re-joins) a stream: one row per (stream, user); the owner is the host. */
