@@ -37,7 +37,13 @@ async function drive(server, n, urlFor, segDir, segNames) {
   }
   await sleep(WARMUP)
   const [srv, pubCpu] = await Promise.all([measureTree(server.pid, WINDOW), measureMany(pubs.map((p) => p.pid), WINDOW)])
-  const dropped = pubs.filter((p) => p.child.exitCode !== null || p.child.signalCode !== null).length
+  const gone = pubs.filter((p) => p.child.exitCode !== null || p.child.signalCode !== null)
+  const dropped = gone.length
+  for (const p of gone) {
+    // Why a publisher stopped: the last words of ffmpeg, and what the server logged (warnings and up).
+    console.log(`dropped publisher (exit ${p.child.exitCode ?? p.child.signalCode}): ${p.output().trim().split('\n').slice(-3).join(' | ')}`)
+  }
+  if (gone.length) console.log(`server log tail:\n${server.output().trim().split('\n').slice(-8).join('\n')}`)
   const timely = segDir ? onTime(segDir, segNames) : null
   await Promise.all(pubs.map((p) => p.stop()))
   const cpu = srv.rootCpu + srv.childCpu

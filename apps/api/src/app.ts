@@ -50,11 +50,27 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     requestTimeout: config.http.requestTimeout,
     keepAliveTimeout: config.http.keepAliveTimeout,
     // Long params reach the validator (a clear 400) rather than the router (a bare 414).
-    routerOptions: { maxParamLength: 1_000 }
+    routerOptions: { maxParamLength: 1_000 },
+    // Requests that arrive once shutdown has begun get our own 503 (below), in the envelope.
+    return503OnClosing: false
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
 
   await app.register(errorsPlugin)
+  // Shutting down: what is in flight finishes; anything new is told to go elsewhere, and the connection is closed.
+  let closing = false
+  app.addHook('preClose', (done) => {
+    closing = true
+    done()
+  })
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!closing) return done()
+    reply
+      .code(503)
+      .header('connection', 'close')
+      .header('retry-after', '1')
+      .send({ success: false, data: null, message: 'the server is shutting down, try again' })
+  })
   await app.register(securityHeaders)
   if (config.corsOrigins.length) await app.register(cors, { origin: config.corsOrigins })
   await app.register(rateLimit, { global: false })
