@@ -39,6 +39,30 @@ t.test('bad bodies are 400 with a message that names the field', async (t) => {
   t.match(short.message, /password/)
 })
 
+t.test('query strings: converted, defaulted and refused by field', async (t) => {
+  await U('POST', '/api/livestream/streams', { title: 'one' })
+  const ok = assertEnvelope(t, await U('GET', `/api/livestream/streams?user_id=${user.id}`), 200)
+  t.equal(ok.count, 1, 'user_id converted from text')
+  t.equal(ok.data.length, 1, 'page and limit defaulted')
+  const cases: Array<[string, RegExp]> = [
+    ['limit=1.5', /query limit/],
+    ['limit=1e1', /query limit/],
+    ['limit=', /query limit/],
+    ['page=1&page=2', /query page/],
+    ['user_id=abc', /query user_id/],
+    ['user_id=99999999999999999999', /query user_id/],
+    ['status=paused', /query status/],
+    ['status=live&status=ended', /query status/],
+    ['sort=desc', /query sort.*not allowed/]
+  ]
+  for (const [qs, message] of cases) {
+    const body = assertEnvelope(t, await U('GET', `/api/livestream/streams?${qs}`), 400)
+    t.match(body.message, message, qs)
+  }
+  const key = assertEnvelope(t, await U('GET', '/api/livestream/streams/key'), 400)
+  t.match(key.message, /streamKey.*required/)
+})
+
 t.test('malformed JSON, wrong content types and huge bodies are client errors in the envelope', async (t) => {
   const bad = await app.inject({ method: 'POST', url: '/api/livestream/streams', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"title": ' })
   t.match(assertEnvelope(t, bad, 400).message, /JSON/)
