@@ -205,3 +205,33 @@ t.test('every stream route needs a token', async (t) => {
     t.equal(res.statusCode, 401, `${method} ${url}`)
   }
 })
+
+t.test('joins racing an end: every answer is 200 or 409, and no one is left open on the ended stream', async (t) => {
+  const s = await create('rush')
+  await A('POST', `/api/livestream/streams/${s.id}/start`)
+  const viewers = await Promise.all(Array.from({ length: 12 }, (_, i) => register(app, `rush${i}`)))
+  const joins = viewers.map((v) => as(app, v)('POST', '/api/livestream/streams/join', { stream_id: s.id }))
+  const end = A('POST', `/api/livestream/streams/${s.id}/end`)
+  const later = viewers.map((v) => as(app, v)('POST', '/api/livestream/streams/join', { stream_id: s.id }))
+  const answers = await Promise.all([...joins, ...later])
+  assertEnvelope(t, await end, 200)
+  for (const res of answers) t.ok(res.statusCode === 200 || res.statusCode === 409, `join answered ${res.statusCode}`)
+  t.ok(answers.some((r) => r.statusCode === 200), 'some joins landed before the end')
+  const after = assertEnvelope(t, await B('POST', '/api/livestream/streams/join', { stream_id: s.id }), 409)
+  t.match(after.message, /ended/)
+  const list = assertEnvelope(t, await A('GET', `/api/livestream/streams/${s.id}/participants?limit=100`), 200)
+  t.ok(list.count > 0)
+  for (const p of list.data) t.not(p.left_at, null, `participant ${p.user_id} closed`)
+})
+
+t.test('joining twice returns the same row; the owner joins as host; unknown streams are 404', async (t) => {
+  const s = await create('twice')
+  const first = assertEnvelope(t, await B('POST', '/api/livestream/streams/join', { stream_id: s.id }), 200)
+  const second = assertEnvelope(t, await B('POST', '/api/livestream/streams/join', { stream_id: s.id }), 200)
+  t.equal(second.data.id, first.data.id)
+  t.equal(first.data.role, 'viewer')
+  t.equal(first.data.display_name, 'bob')
+  const host = assertEnvelope(t, await A('POST', '/api/livestream/streams/join', { stream_id: s.id }), 200)
+  t.equal(host.data.role, 'host')
+  assertEnvelope(t, await B('POST', '/api/livestream/streams/join', { stream_id: 999_999 }), 404)
+})

@@ -199,16 +199,22 @@ export function createStreamsService(db: Database, cache: StreamCache = noStream
       if (!tx) cache.changed(id)
     },
 
-    /** Joins (or re-joins) a stream: one row per (stream, user); the owner is the host. */
+    /**
+     * Joins (or re-joins) a stream: one row per (stream, user); the owner is the host. One statement: the stream row
+     * is read under InnoDB's shared lock (INSERT ... SELECT), so joins of one stream run side by side while a
+     * concurrent end waits for them, and a join that waited for an end finds the stream ended.
+     */
     async join(streamId: number, userId: number, tx?: Transaction): Promise<ParticipantRow> {
-      if (!tx) return db.transaction((t) => service.join(streamId, userId, t))
-      const row = await lockStream(tx, streamId)
-      if (row.status === 'ended') throw new ConflictError('cannot join an ended stream')
-      const role = row.userId === userId ? 'host' : 'viewer'
-      await tx
-        .insert(streamParticipants)
-        .values({ streamId, userId, role })
-        .onDuplicateKeyUpdate({ set: { leftAt: null } })
+      const run = tx ?? db
+      const [res] = await run.execute(sql`
+        INSERT INTO stream_participants (stream_id, user_id, role)
+        SELECT id, ${userId}, IF(user_id = ${userId}, 'host', 'viewer') FROM streams WHERE id = ${streamId} AND status <> 'ended'
+        ON DUPLICATE KEY UPDATE left_at = NULL`)
+      if ((res as unknown as { affectedRows: number }).affectedRows === 0) {
+        // Nothing written: the stream is missing or ended, or the caller was already in (a no-op re-join).
+        const row = await mustGet(run, streamId)
+        if (row.status === 'ended') throw new ConflictError('cannot join an ended stream')
+      }
       return service.participant(streamId, userId, tx)
     },
 
