@@ -27,7 +27,9 @@ export class Heartbeat {
 
   start(): void {
     const beat = () => void this.beat()
-    beat()
+    // The first beat waits for the connection (no offline queue: a beat sent while connecting would only fail).
+    if (this.redis.status === 'ready') beat()
+    else this.redis.once('ready', beat)
     this.timer = setInterval(beat, this.intervalMs)
   }
 

@@ -11,6 +11,7 @@ import { LiveStreams, removeMedia } from './live-streams.js'
 import { bridgeMediaServerLogs, type Logger } from './logger.js'
 import { createMediaHttp } from './media-http.js'
 import { createMediaServer } from './media-server.js'
+import { recheckKeys } from './key-recheck.js'
 import { renderMetrics } from './metrics.js'
 import { PublishAuth } from './publish-auth.js'
 
@@ -66,18 +67,19 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
   // Streams ended through the api, or whose key was rotated, lose their publisher here.
   let rechecking = false
   const recheck = setInterval(async () => {
-    if (rechecking || live.size === 0) return
+    if (rechecking) return
     rechecking = true
     try {
-      const current = new Map((await findStreamsByIds(dbClient.db, live.ids())).map((r) => [r.id, r]))
-      for (const { streamId, streamKey } of live.keys()) {
-        const row = current.get(streamId)
-        if (!row || row.status === 'ended' || row.streamKey !== streamKey) {
+      await recheckKeys({
+        held: () => live.keys(),
+        holds: (streamId, streamKey) => live.holds(streamId, streamKey),
+        lookup: (ids) => findStreamsByIds(dbClient.db, ids),
+        end: async (streamId, streamKey) => {
           auth.forget(streamKey)
-          log.warn({ streamId }, 'stream ended or key revoked; disconnecting its publisher')
           await live.end(streamId, 'key-revoked')
-        }
-      }
+        },
+        log
+      })
     } catch (err) {
       log.warn({ err: { message: (err as Error).message } }, 'key recheck failed')
     } finally {

@@ -62,6 +62,11 @@ export class LiveStreams {
     return [...this.streams.values()].map((s) => ({ streamId: s.streamId, streamKey: s.streamKey }))
   }
 
+  /** True while `streamId` is held here under `streamKey`. */
+  holds(streamId: number, streamKey: string): boolean {
+    return this.streams.get(streamId)?.streamKey === streamKey
+  }
+
   /** An authorised publish began. A stream inside its reconnect window resumes: no new event, same packager. */
   async accept(
     target: { id: number; playbackId: string },
