@@ -1,6 +1,6 @@
 // Ingest capacity: N publishers of a looped 720p 2.5 Mbps clip (-c copy), into (1) our ingest, packaging HLS + DASH
 // per stream, (2) a bare node-media-server (no hooks, no packaging), (3) nginx-rtmp with `hls on` (the C peer, when
-// installed). Server-side CPU (process tree) and RSS, publishers dropped, segments on time; publishers measured apart.
+// installed). Server-side CPU (process tree), RSS and PSS, publishers dropped, segments on time; publishers measured apart.
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -54,6 +54,7 @@ async function drive(server, n, urlFor, segDir, segNames) {
     'ffmpeg %': srv.childCpu.toFixed(0),
     'CPU/stream %': (cpu / n).toFixed(2),
     'RSS MB': ((srv.rootRss + srv.childRss) / 2 ** 20).toFixed(0),
+    'PSS MB': (srv.totalPss / 2 ** 20).toFixed(0),
     'publishers CPU %': pubCpu.toFixed(0),
     dropped,
     'on time': timely === null ? 'n/a' : `${timely}/${n}`
@@ -145,4 +146,4 @@ for (const n of NS) {
 }
 const s = table(summary)
 console.log(`\n${s}`)
-writeResults('ingest', `## Ingest capacity\n\n\`pnpm bench:ingest\` (BENCH_N=${NS.join(',')}, ${WINDOW / 1000} s window after ${WARMUP / 1000} s warm-up, 720p 2.5 Mbps clip looped with -c copy, ${SEG} s segments), ${new Date().toISOString().slice(0, 10)}, ${machine()}\n\nCPU: 100 % = one core, server process tree (node and its ffmpeg packagers) apart from the publishers. Targets: >= 100 publishers on 2 cores with none dropped; CPU per stream <= 1.5x nginx-rtmp.\n\n${s}\n\n${sections.join('\n\n')}`)
+writeResults('ingest', `## Ingest capacity\n\n\`pnpm bench:ingest\` (BENCH_N=${NS.join(',')}, ${WINDOW / 1000} s window after ${WARMUP / 1000} s warm-up, 720p 2.5 Mbps clip looped with -c copy, ${SEG} s segments), ${new Date().toISOString().slice(0, 10)}, ${machine()}\n\nCPU: 100 % = one core, server process tree (node and its ffmpeg packagers) apart from the publishers. RSS sums each process's resident pages (shared libraries counted once per ffmpeg); PSS divides shared pages among the processes that map them: the memory the tree really takes. Targets: >= 100 publishers on 2 cores with none dropped; CPU per stream <= 1.5x nginx-rtmp.\n\n${s}\n\n${sections.join('\n\n')}`)

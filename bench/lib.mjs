@@ -100,13 +100,26 @@ export function tree(pid) {
   return out
 }
 const PAGE = 4096
-/** CPU ticks and RSS of a set of pids, split into the root process and the rest. */
-export function usage(rootPid) {
+/**
+ * Proportional set size in bytes: private pages plus each shared page divided among the processes that map it. Summed
+ * over many ffmpeg processes it is the memory they really take (RSS counts the shared libraries once per process).
+ */
+function pss(pid) {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))
+    return m ? Number(m[1]) * 1024 : 0
+  } catch {
+    return 0
+  }
+}
+/** CPU ticks, RSS and PSS of a set of pids, split into the root process and the rest. */
+export function usage(rootPid, { withPss = false } = {}) {
   const pids = tree(rootPid)
-  let rootTicks = 0, childTicks = 0, rootRss = 0, childRss = 0
+  let rootTicks = 0, childTicks = 0, rootRss = 0, childRss = 0, totalPss = 0
   for (const p of pids) {
     const st = procStat(p)
     if (!st) continue
+    if (withPss) totalPss += pss(p)
     if (p === rootPid) {
       rootTicks += st.ticks
       rootRss += st.rssPages * PAGE
@@ -115,20 +128,22 @@ export function usage(rootPid) {
       childRss += st.rssPages * PAGE
     }
   }
-  return { rootTicks, childTicks, rootRss, childRss, count: pids.length }
+  return { rootTicks, childTicks, rootRss, childRss, totalPss, count: pids.length }
 }
-/** CPU % (100 = one core) of a process tree over `ms`, and its RSS at the end. */
+/** CPU % (100 = one core) of a process tree over `ms`, and its RSS and PSS at the end. */
 export async function measureTree(rootPid, ms) {
   const a = usage(rootPid)
   const t0 = Date.now()
   await sleep(ms)
   const b = usage(rootPid)
   const secs = (Date.now() - t0) / 1000
+  const { totalPss } = usage(rootPid, { withPss: true })
   return {
     rootCpu: ((b.rootTicks - a.rootTicks) / TICK / secs) * 100,
     childCpu: ((b.childTicks - a.childTicks) / TICK / secs) * 100,
     rootRss: b.rootRss,
-    childRss: b.childRss
+    childRss: b.childRss,
+    totalPss
   }
 }
 /** Summed CPU % of many independent processes over the same window. */
