@@ -22,10 +22,14 @@ export MEDIA_ROOT=${MEDIA_ROOT:-$PWD/media}
 pnpm build
 pnpm db:migrate
 
+# Each app in its own process group (job control on): Ctrl-C reaches this script only, which then sends each app one
+# SIGTERM. Had the terminal's SIGINT reached them too, our SIGTERM would be a second signal and cut their graceful stop.
+set -m
 node apps/api/dist/server.js &
 API_PID=$!
 node apps/ingest/dist/server.js &
 INGEST_PID=$!
+set +m
 
 stop() {
   trap - INT TERM
