@@ -43,8 +43,9 @@ t.test('SIGTERM on the api: requests in flight are answered, the consumer hands 
   t.equal(reg.status, 201)
 
   // Logins hash with argon2id (tens of ms each, a few at a time): once the api has received all of them, most are still
-  // being worked on. That is when the signal goes, with the consumer in the middle of 300 events. One more request is
-  // then sent on the connection of a login still in flight: it arrives during shutdown and must get the envelope's 503.
+  // being worked on. That is when the signal goes, with the consumer in the middle of 300 events. One more login is
+  // held in flight for certain: its body is sent half before the signal and half after, followed on the same
+  // connection by one more request, which arrives during shutdown and must get the envelope's 503.
   const loginBody = JSON.stringify({ email, password: 'correct horse battery' })
   await queue.addBulk(events.map((e) => ({ name: e.type, data: e, opts: { jobId: e.id, attempts: 12, backoff: { type: 'exponential', delay: 200 } } })))
   let signalled = false
@@ -58,13 +59,15 @@ t.test('SIGTERM on the api: requests in flight are answered, the consumer hands 
   let rawAnswer = ''
   raw.on('data', (d: Buffer) => (rawAnswer += d.toString('utf8')))
   const rawClosed = new Promise((resolve) => raw.on('close', resolve))
-  raw.write(`POST /api/auth/login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${loginBody.length}\r\n\r\n${loginBody}`)
+  const half = loginBody.length >> 1
+  raw.write(`POST /api/auth/login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${loginBody.length}\r\n\r\n${loginBody.slice(0, half)}`)
   const received = () => api.output().split('\n').filter((l) => l.includes('"url":"/api/auth/login"') && l.includes('incoming request')).length
   await waitFor('all 21 logins received', async () => received() >= 21, 10_000, 2)
   signalled = true
   const exit = api.stop('SIGTERM', 20_000)
   await waitFor('shutdown begun', async () => api.output().includes('"msg":"closing"'), 10_000, 2)
-  raw.write('GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n')
+  t.equal(rawAnswer, '', 'the held login is still in flight at the signal')
+  raw.write(`${loginBody.slice(half)}GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n`)
 
   const answers = await Promise.all(logins)
   t.equal((await exit).code, 0, 'the api exits cleanly')
