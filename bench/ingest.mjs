@@ -9,6 +9,10 @@ import { clip720, publishArgs } from './clip.mjs'
 import { benchStack } from './stack.mjs'
 
 const NS = (process.env.BENCH_N ?? '10,25,50,100').split(',').map(Number)
+// Which servers to run (ours, bare, nginx): all by default; a subset for a quick before/after of one change.
+const SERVERS = new Set((process.env.BENCH_SERVERS ?? 'ours,bare,nginx').split(','))
+// Packager settings passed through to our ingest, for before/after runs.
+const OURS_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('PACKAGER_')))
 const WINDOW = Number(process.env.BENCH_DURATION ?? 15) * 1000
 const WARMUP = 6000
 const SEG = 2
@@ -65,7 +69,7 @@ async function ours(n) {
   const stack = await benchStack(`ingest${n}`)
   try {
     const api = await stack.api({ REAPER_ENABLED: 'false' })
-    const ingest = await stack.ingest({ HLS_SEGMENT_SECONDS: String(SEG), PUBLISH_FAIL_LIMIT: '100000' })
+    const ingest = await stack.ingest({ HLS_SEGMENT_SECONDS: String(SEG), PUBLISH_FAIL_LIMIT: '100000', ...OURS_ENV })
     const user = await stack.user(api)
     const streams = []
     for (let i = 0; i < n; i++) streams.push(await stack.createStream(api, user, `cap${i}`))
@@ -129,21 +133,24 @@ const sections = []
 const summary = []
 for (const n of NS) {
   const rows = []
-  const o = await ours(n)
-  rows.push({ server: 'ours (HLS+DASH)', ...o })
-  const b = await bare(n)
-  rows.push({ server: 'bare node-media-server', ...b })
+  let o = null
   let g = null
-  if (haveNginx) {
+  if (SERVERS.has('ours')) {
+    o = await ours(n)
+    rows.push({ server: 'ours (HLS+DASH)', ...o })
+  }
+  if (SERVERS.has('bare')) rows.push({ server: 'bare node-media-server', ...(await bare(n)) })
+  if (SERVERS.has('nginx') && haveNginx) {
     g = await nginx(n)
     rows.push({ server: 'nginx-rtmp (hls on)', ...g })
   }
-  const ratio = g ? (Number(o['CPU/stream %']) / Math.max(0.01, Number(g['CPU/stream %']))).toFixed(2) : 'n/a'
-  summary.push({ N: n, 'ours/nginx CPU per stream': ratio, 'ours dropped': o.dropped, 'ours on time': o['on time'] })
+  const ratio = o && g ? (Number(o['CPU/stream %']) / Math.max(0.01, Number(g['CPU/stream %']))).toFixed(2) : 'n/a'
+  summary.push({ N: n, 'ours/nginx CPU per stream': ratio, 'ours dropped': o?.dropped ?? 'n/a', 'ours on time': o?.['on time'] ?? 'n/a' })
   const t = table(rows)
   console.log(`\nN = ${n}\n${t}\nours / nginx-rtmp CPU per stream: ${ratio}x`)
   sections.push(`### N = ${n}\n\n${t}\n\nours / nginx-rtmp CPU per stream: ${ratio}x`)
 }
 const s = table(summary)
 console.log(`\n${s}`)
-writeResults('ingest', `## Ingest capacity\n\n\`pnpm bench:ingest\` (BENCH_N=${NS.join(',')}, ${WINDOW / 1000} s window after ${WARMUP / 1000} s warm-up, 720p 2.5 Mbps clip looped with -c copy, ${SEG} s segments), ${new Date().toISOString().slice(0, 10)}, ${machine()}\n\nCPU: 100 % = one core, server process tree (node and its ffmpeg packagers) apart from the publishers. RSS sums each process's resident pages (shared libraries counted once per ffmpeg); PSS divides shared pages among the processes that map them: the memory the tree really takes. Targets: >= 100 publishers on 2 cores with none dropped; CPU per stream <= 1.5x nginx-rtmp.\n\n${s}\n\n${sections.join('\n\n')}`)
+// A partial run (some servers, or packager settings changed) is a before/after probe, not the record.
+if (SERVERS.size === 3 && Object.keys(OURS_ENV).length === 0) writeResults('ingest', `## Ingest capacity\n\n\`pnpm bench:ingest\` (BENCH_N=${NS.join(',')}, ${WINDOW / 1000} s window after ${WARMUP / 1000} s warm-up, 720p 2.5 Mbps clip looped with -c copy, ${SEG} s segments), ${new Date().toISOString().slice(0, 10)}, ${machine()}\n\nCPU: 100 % = one core, server process tree (node and its ffmpeg packagers) apart from the publishers. RSS sums each process's resident pages (shared libraries counted once per ffmpeg); PSS divides shared pages among the processes that map them: the memory the tree really takes. Targets: >= 100 publishers on 2 cores with none dropped; CPU per stream <= 1.5x nginx-rtmp.\n\n${s}\n\n${sections.join('\n\n')}`)
