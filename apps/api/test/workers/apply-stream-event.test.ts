@@ -3,7 +3,7 @@ import { and, eq, isNull } from 'drizzle-orm'
 import { createDbClient, streamEvents, streamParticipants, streams, users } from '@livestream/db'
 import { createTestDatabase } from '@livestream/db/testing'
 import { newEventId, type StreamEvent } from '@livestream/events'
-import { applyStreamEvent, ViewerNotJoinedError } from '../../src/workers/apply-stream-event.js'
+import { applyStreamEvent as processEvent, ViewerNotJoinedError } from '../../src/workers/apply-stream-event.js'
 import { createStreamsService } from '../../src/plugins/app/streams/streams-service.js'
 
 const tdb = await createTestDatabase('ls_apply')
@@ -13,8 +13,9 @@ t.teardown(async () => {
   await tdb.drop()
 })
 const db = client.db
-const service = createStreamsService(db)
-const deps = { pool: client.pool }
+const service = createStreamsService(client)
+const deps = { streams: service }
+const applyStreamEvent = async (e: StreamEvent, d: typeof deps) => (await processEvent(e, d)).outcome
 const [u] = await db.insert(users).values({ email: 'o@example.com', displayName: 'Owner' })
 const ownerId = u.insertId
 const [v] = await db.insert(users).values({ email: 'v@example.com', displayName: 'Viewer' })

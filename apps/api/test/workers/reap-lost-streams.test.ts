@@ -18,7 +18,7 @@ t.teardown(async () => {
   await client.close()
   await tdb.drop()
 })
-const service = createStreamsService(client.db)
+const service = createStreamsService(client)
 const [u] = await client.db.insert(users).values({ email: 'o@example.com', displayName: 'O' })
 const deps = { db: client.db, streams: service, redis, queuePrefix: prefix, nodeTimeoutMs: 30_000 }
 

@@ -55,7 +55,7 @@ export default fp(
       })
     }
     app.decorate('streamCache', cache)
-    app.decorate('streams', createStreamsService(app.db, cache))
+    app.decorate('streams', createStreamsService(app.dbClient, cache))
     app.decorate('users', createUsersService(app.db))
   },
   { name: 'services', dependencies: ['db', 'redis'] }

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
-import { UnrecoverableError, Worker } from 'bullmq'
+import { Worker } from 'bullmq'
 import { Redis } from 'ioredis'
-import { InvalidEventError, parseStreamEvent, STREAM_EVENTS_QUEUE } from '@livestream/events'
+import { STREAM_EVENTS_QUEUE } from '@livestream/events'
 import { applyStreamEvent } from '../../../workers/apply-stream-event.js'
 
 export interface ConsumerOptions {
@@ -24,15 +24,7 @@ export default fp(
     const worker = new Worker(
       STREAM_EVENTS_QUEUE,
       async (job) => {
-        let event
-        try {
-          event = parseStreamEvent(job.data)
-        } catch (err) {
-          if (err instanceof InvalidEventError) throw new UnrecoverableError(err.message)
-          throw err
-        }
-        const outcome = await applyStreamEvent(event, { pool: app.dbClient.pool })
-        if (outcome === 'applied' && event.type.startsWith('stream.')) app.streamCache.changed(event.streamId)
+        const { event, outcome } = await applyStreamEvent(job.data, { streams: app.streams })
         app.log.info(
           { eventId: event.id, type: event.type, streamId: event.streamId, nodeId: event.nodeId, outcome },
           'stream event handled'

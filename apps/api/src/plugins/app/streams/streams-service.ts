@@ -1,8 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import { and, count, desc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm'
-import { streamParticipants, streams, users, type Database, type StreamStatus, type Transaction } from '@livestream/db'
+import { and, count, desc, eq, sql, type SQL } from 'drizzle-orm'
+import { streamParticipants, streams, users, type Database, type DbClient, type StreamStatus, type Transaction } from '@livestream/db'
+import type { StreamEvent } from '@livestream/events'
 import { ConflictError, ForbiddenError, NotFoundError } from '../../../errors.js'
-import { canTransition, sourcesOf, TransitionError } from './lifecycle.js'
+import { canTransition, TransitionError } from './lifecycle.js'
+import { applyEvent, type Outcome } from './apply-event.js'
+import { inTransaction, streamWrites as w } from './stream-writes.js'
 import type { Owner, StreamRow } from './stream-view.js'
 import { noStreamCache, type StreamCache } from './stream-cache.js'
 
@@ -40,13 +43,13 @@ const newStreamKey = () => randomUUID()
 const isDuplicate = (err: unknown) => (err as { code?: string }).code === 'ER_DUP_ENTRY' || (err as { cause?: { code?: string } }).cause?.code === 'ER_DUP_ENTRY'
 
 /**
- * The stream lifecycle and participants: the one place their rules live. HTTP routes and the reaper come through
- * here (the queue consumer applies the same rules in SQL). Every method takes an optional transaction so callers can
- * compose. Reads of one stream go through `cache` when no transaction is given (routes cache list pages); a method that
- * commits its own transaction tells the cache what changed, and a caller passing its own transaction must call
- * `cache.changed(id)` after committing it.
+ * The stream lifecycle and participants: the one place their rules live. HTTP routes, the reaper and the queue
+ * consumer all come through here, and every move is written by the same statements (`stream-writes.ts`). Reads take
+ * an optional transaction so callers can compose; reads of one stream go through `cache` when no transaction is given
+ * (routes cache list pages), and every method that changes a stream tells the cache once it has committed.
  */
-export function createStreamsService(db: Database, cache: StreamCache = noStreamCache) {
+export function createStreamsService(client: Pick<DbClient, 'db' | 'pool'>, cache: StreamCache = noStreamCache) {
+  const { db, pool } = client
   // The hottest read, prepared once (no query building per request).
   const byIdWithOwner = db
     .select({ stream: streams, owner: { id: users.id, displayName: users.displayName } })
@@ -147,88 +150,65 @@ export function createStreamsService(db: Database, cache: StreamCache = noStream
     },
 
     /**
-     * Moves a stream along its lifecycle. `live` records when and where (node, playback base); `ended` records when
-     * and why, and closes every open participation at the same instant.
+     * Moves a stream along its lifecycle, under the stream row's lock. `live` records when and where (node, playback
+     * base); `ended` records when and why, and closes every open participation at the same instant.
      */
-    async transition(
-      id: number,
-      to: StreamStatus,
-      ctx: TransitionContext = {},
-      tx?: Transaction
-    ): Promise<{ changed: boolean; stream: StreamRow }> {
-      if (!tx) return committed(id, db.transaction((t) => service.transition(id, to, ctx, t)))
-      const row = await lockStream(tx, id)
-      if (ctx.actorUserId !== undefined && row.userId !== ctx.actorUserId) {
-        throw new ForbiddenError('only the stream owner can change its status')
-      }
-      if (!canTransition(row.status, to)) {
-        if (ctx.lenient) return { changed: false, stream: row }
-        throw new TransitionError(row.status, to)
-      }
-      const at = ctx.at ?? new Date()
-      const set =
-        to === 'live'
-          ? {
-              status: to,
-              startedAt: at,
-              ingestNodeId: ctx.ingestNodeId ?? null,
-              playbackBaseUrl: ctx.playbackBaseUrl ?? null
-            }
-          : to === 'ended'
-            ? { status: to, endedAt: at, endedReason: ctx.reason ?? (ctx.actorUserId ? 'ended-by-owner' : 'ended') }
-            : { status: to }
-      await tx
-        .update(streams)
-        .set(set)
-        .where(and(eq(streams.id, id), inArray(streams.status, sourcesOf(to))))
-      if (to === 'ended') {
-        await tx
-          .update(streamParticipants)
-          .set({ leftAt: at })
-          .where(and(eq(streamParticipants.streamId, id), isNull(streamParticipants.leftAt)))
-      }
-      return { changed: true, stream: await mustGet(tx, id) }
+    async transition(id: number, to: StreamStatus, ctx: TransitionContext = {}): Promise<{ changed: boolean; stream: StreamRow }> {
+      const changed = await inTransaction(pool, async (conn) => {
+        const row = await w.lock(conn, id)
+        if (!row) throw new NotFoundError('stream not found')
+        if (ctx.actorUserId !== undefined && row.user_id !== ctx.actorUserId) {
+          throw new ForbiddenError('only the stream owner can change its status')
+        }
+        if (!canTransition(row.status, to)) {
+          if (ctx.lenient) return false
+          throw new TransitionError(row.status, to)
+        }
+        const at = ctx.at ?? new Date()
+        if (to === 'live') await w.live(conn, id, at, ctx.ingestNodeId ?? null, ctx.playbackBaseUrl ?? null)
+        else if (to === 'ended') await w.ended(conn, id, at, ctx.reason ?? (ctx.actorUserId ? 'ended-by-owner' : 'ended'))
+        return true
+      })
+      if (changed) cache.changed(id)
+      return { changed, stream: await mustGet(db, id) }
     },
 
     /** A live stream reconnected through another node: playback follows it. */
-    async moveToNode(id: number, where: { ingestNodeId: string; playbackBaseUrl: string }, tx?: Transaction): Promise<void> {
-      await (tx ?? db)
-        .update(streams)
-        .set({ ingestNodeId: where.ingestNodeId, playbackBaseUrl: where.playbackBaseUrl })
-        .where(and(eq(streams.id, id), eq(streams.status, 'live')))
-      if (!tx) cache.changed(id)
+    async moveToNode(id: number, where: { ingestNodeId: string; playbackBaseUrl: string }): Promise<void> {
+      await w.moveToNode(pool, id, where.ingestNodeId, where.playbackBaseUrl)
+      cache.changed(id)
     },
 
     /**
-     * Joins (or re-joins) a stream: one row per (stream, user); the owner is the host. One statement: the stream row
-     * is read under InnoDB's shared lock (INSERT ... SELECT), so joins of one stream run side by side while a
-     * concurrent end waits for them, and a join that waited for an end finds the stream ended.
+     * Joins (or re-joins) a stream: one row per (stream, user); the owner is the host. One statement, so joins of one
+     * stream run side by side while a concurrent end waits for them (see `stream-writes.ts`).
      */
-    async join(streamId: number, userId: number, tx?: Transaction): Promise<ParticipantRow> {
-      const run = tx ?? db
-      const [res] = await run.execute(sql`
-        INSERT INTO stream_participants (stream_id, user_id, role)
-        SELECT id, ${userId}, IF(user_id = ${userId}, 'host', 'viewer') FROM streams WHERE id = ${streamId} AND status <> 'ended'
-        ON DUPLICATE KEY UPDATE left_at = NULL`)
-      if ((res as unknown as { affectedRows: number }).affectedRows === 0) {
+    async join(streamId: number, userId: number): Promise<ParticipantRow> {
+      if ((await w.join(pool, streamId, userId)) === 0) {
         // Nothing written: the stream is missing or ended, or the caller was already in (a no-op re-join).
-        const row = await mustGet(run, streamId)
+        const row = await w.status(pool, streamId)
+        if (!row) throw new NotFoundError('stream not found')
         if (row.status === 'ended') throw new ConflictError('cannot join an ended stream')
       }
-      return service.participant(streamId, userId, tx)
+      return service.participant(streamId, userId)
     },
 
-    async leave(streamId: number, userId: number, tx?: Transaction): Promise<ParticipantRow> {
-      const run = tx ?? db
-      await mustGet(run, streamId)
-      const current = await service.participant(streamId, userId, tx)
-      if (current.leftAt === null) {
-        await run
-          .update(streamParticipants)
-          .set({ leftAt: new Date() })
-          .where(and(eq(streamParticipants.streamId, streamId), eq(streamParticipants.userId, userId), isNull(streamParticipants.leftAt)))
+    async leave(streamId: number, userId: number): Promise<ParticipantRow> {
+      if ((await w.leave(pool, streamId, userId, new Date())) === 0 && !(await w.status(pool, streamId))) {
+        throw new NotFoundError('stream not found')
       }
-      return service.participant(streamId, userId, tx)
+      // Not in the stream: 404 from here; already left: the row as it is.
+      return service.participant(streamId, userId)
+    },
+
+    /**
+     * Applies one ingest event (published, unpublished, viewer joined or left) exactly once by its event id, with the
+     * same rules and writes as the routes; see `apply-event.ts`.
+     */
+    async applyEvent(event: StreamEvent): Promise<Outcome> {
+      const outcome = await applyEvent(pool, event)
+      if (outcome === 'applied' && event.type.startsWith('stream.')) cache.changed(event.streamId)
+      return outcome
     },
 
     async participant(streamId: number, userId: number, tx?: Transaction): Promise<ParticipantRow> {
