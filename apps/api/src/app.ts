@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import cors from '@fastify/cors'
 import rateLimit from '@fastify/rate-limit'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -12,6 +12,7 @@ import servicesPlugin from './plugins/app/services.js'
 import consumerPlugin from './plugins/app/stream-events/consumer.js'
 import reaperPlugin from './plugins/app/stream-events/reaper.js'
 import { validatorCompiler } from './plugins/app/validation.js'
+import { requestSerializer } from './logger.js'
 import healthRoutes from './routes/health.js'
 import authRoutes from './routes/auth.js'
 import streamsRoutes from './routes/streams.js'
@@ -28,21 +29,20 @@ export interface BuildOptions {
   reaper?: boolean
 }
 
-/** Keys and tokens never reach the logs: the query string of `/streams/key` is dropped, auth headers are not logged. */
-const requestSerializer = (req: { method: string; url: string; id: string; ip?: string }) => ({
-  method: req.method,
-  url: req.url.includes('streamKey') ? req.url.split('?')[0] : req.url,
-  reqId: req.id,
-  remoteAddress: req.ip
-})
-
 /** Assembles the api: external clients -> domain -> routes. No listen: the server entry and tests decide. */
 export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   const { config } = opts
+  // The request serializer is forced in every case, an instance included (server.ts passes one): Fastify would
+  // otherwise log each request's full URL, and `/streams/key?streamKey=` carries a key in it.
   const logger =
     opts.logger && typeof opts.logger === 'object' && 'child' in opts.logger
-      ? { loggerInstance: opts.logger as FastifyServerOptions['loggerInstance'] }
-      : { logger: opts.logger === undefined ? false : { level: config.logLevel, serializers: { req: requestSerializer }, ...(typeof opts.logger === 'object' ? opts.logger : {}) } }
+      ? { loggerInstance: (opts.logger as FastifyBaseLogger).child({}, { serializers: { req: requestSerializer } }) }
+      : {
+          logger:
+            opts.logger === undefined || opts.logger === false
+              ? false
+              : { level: config.logLevel, ...(typeof opts.logger === 'object' ? opts.logger : {}), serializers: { req: requestSerializer } }
+        }
   const app = Fastify({
     ...logger,
     bodyLimit: config.http.bodyLimit,

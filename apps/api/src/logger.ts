@@ -1,19 +1,31 @@
-import pino from 'pino'
+import pino, { type DestinationStream } from 'pino'
+
+// Stream keys are random UUIDs. A key pasted into a path by mistake (`/streams/<key>`) must not reach the log either.
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi
+
+/**
+ * How a request appears in the logs: method, path, request id, address. The query string is dropped whole, not only
+ * `streamKey`: a key could arrive under an encoded name (`stream%4Bey`) or in any parameter, and no query of ours is
+ * worth the risk. Authorization and cookie headers are not logged at all.
+ */
+export function requestSerializer(req: { method: string; url: string; id: string; ip?: string }) {
+  const q = req.url.indexOf('?')
+  const path = q === -1 ? req.url : req.url.slice(0, q)
+  return { method: req.method, url: path.replace(UUID, '[redacted]'), reqId: req.id, remoteAddress: req.ip }
+}
 
 /** The process logger: JSON, with secrets redacted wherever they might appear. */
-export function createLogger(level: string) {
-  return pino({
-    level,
-    redact: {
-      paths: [
-        'req.headers.authorization',
-        'req.headers.cookie',
-        '*.password',
-        '*.stream_key',
-        '*.streamKey',
-        '*.token'
-      ],
-      censor: '[redacted]'
-    }
-  })
+export function createLogger(level: string, destination?: DestinationStream) {
+  return pino(
+    {
+      level,
+      // Fastify's own request serializer logs the full URL, query string included; ours takes its place.
+      serializers: { req: requestSerializer },
+      redact: {
+        paths: ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.stream_key', '*.streamKey', '*.token'],
+        censor: '[redacted]'
+      }
+    },
+    destination
+  )
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
 import { createTestDatabase } from '@livestream/db/testing'
-import { buildApp } from '../src/app.js'
+import { buildApp, type BuildOptions } from '../src/app.js'
 import { loadConfig, type Config } from '../src/config.js'
 
 export const JWT_SECRET = randomBytes(32).toString('hex')
@@ -21,9 +21,13 @@ export function testConfig(databaseUrl: string, env: Record<string, string> = {}
 }
 
 /** A fresh database and an app over it for one test file; both go away at teardown. */
-export async function build(t: Test, env: Record<string, string> = {}): Promise<FastifyInstance> {
+export async function build(
+  t: Test,
+  env: Record<string, string> = {},
+  options: Omit<BuildOptions, 'config'> = {}
+): Promise<FastifyInstance> {
   const db = await createTestDatabase('ls_api')
-  const app = await buildApp({ config: testConfig(db.url, env), consumer: false, reaper: false })
+  const app = await buildApp({ config: testConfig(db.url, env), consumer: false, reaper: false, ...options })
   t.teardown(async () => {
     await app.close()
     await db.drop()
