@@ -24,17 +24,27 @@ export function publishTestClip(rtmpUrl: string, seconds: number, name = 'publis
   return startProcess(name, FFMPEG, args, { PATH: process.env.PATH })
 }
 
+export interface ProbedStream {
+  /** `video`, `audio`, ... */
+  type: string
+  /** ffprobe's codec name: `h264`, `aac`, ... */
+  codec: string
+}
+
 export interface ProbeResult {
+  streams: ProbedStream[]
+  /** The codec names of all streams, for messages. */
   codecs: string[]
 }
 
-/** ffprobe's view of a media URL or file: the codec names of its streams. */
+/** ffprobe's view of a media URL or file: the type and codec of each of its streams. */
 export async function probe(target: string): Promise<ProbeResult> {
-  const { stdout } = await run(FFPROBE, ['-v', 'error', '-show_entries', 'stream=codec_name', '-of', 'json', target], {
+  const { stdout } = await run(FFPROBE, ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name', '-of', 'json', target], {
     timeout: 20_000
   })
-  const parsed = JSON.parse(stdout) as { streams?: Array<{ codec_name?: string }> }
-  return { codecs: (parsed.streams ?? []).map((s) => s.codec_name ?? '?') }
+  const parsed = JSON.parse(stdout) as { streams?: Array<{ codec_name?: string; codec_type?: string }> }
+  const streams = (parsed.streams ?? []).map((s) => ({ type: s.codec_type ?? '?', codec: s.codec_name ?? '?' }))
+  return { streams, codecs: streams.map((s) => s.codec) }
 }
 
 let clip: Promise<string> | null = null

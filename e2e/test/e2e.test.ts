@@ -5,6 +5,7 @@ import mysql from 'mysql2/promise'
 import { STREAM_EVENTS_QUEUE, newEventId, type StreamEvent } from '@livestream/events'
 import { ApiUser } from '../src/api-client.js'
 import { probe, publishTestClip } from '../src/ffmpeg.js'
+import { dashRepresentations, hlsSegmentUrls } from '../src/manifests.js'
 import { createStackEnv, startApi, startIngest } from '../src/stack.js'
 import { waitFor } from '../src/wait.js'
 
@@ -16,6 +17,8 @@ const owner = await ApiUser.register(api.url, 'host')
 const sql = await mysql.createConnection({ uri: stack.db.url })
 const redis = new Redis(stack.redisUrl)
 const queue = new Queue(STREAM_EVENTS_QUEUE, { connection: redis, prefix: stack.queuePrefix })
+/** The issue's "the API shows live within a few seconds". */
+const LIVE_WITHIN_MS = 10_000
 
 t.teardown(async () => {
   await ingest.stop()
@@ -48,6 +51,8 @@ t.test('a broadcaster goes live over RTMP and viewers get HLS and DASH by playba
   })
   const liveMs = Date.now() - started
   t.equal(live.status, 'live')
+  // A functional bound ("within a few seconds"), loose enough for a loaded CI machine; bench/ measures the figure.
+  t.ok(liveMs < LIVE_WITHIN_MS, `the api shows live within ${LIVE_WITHIN_MS} ms of the publish (took ${liveMs} ms)`)
   t.equal(live.ingest_node_id, ingest.nodeId, 'records the node holding the stream')
   t.ok(live.playback_url.startsWith(ingest.publicUrl), 'playback url points at the node that has the stream')
   t.notMatch(live.playback_url, stream.stream_key, 'playback url does not contain the key')
@@ -57,21 +62,30 @@ t.test('a broadcaster goes live over RTMP and viewers get HLS and DASH by playba
     const res = await fetch(live.playback_url)
     if (!res.ok) return null
     const text = await res.text()
-    return text.includes('.ts') || text.includes('.m4s') ? text : null
+    return hlsSegmentUrls(text, live.playback_url).length > 0 ? text : null
   })
   const playlistMs = Date.now() - started
-  t.comment(`publish -> live in api: ${liveMs} ms; publish -> first playlist: ${playlistMs} ms`)
-  t.match(playlist, /#EXTM3U/)
+  // The release note quotes this line.
+  t.comment(`publish->live ${liveMs} ms, publish->first playlist ${playlistMs} ms`)
+  t.match(playlist, /^#EXTM3U/)
 
-  const codecs = await probe(live.playback_url)
-  t.ok(codecs.codecs.includes('h264'), `ffprobe reads H.264 (${codecs.codecs.join(',')})`)
-  t.ok(codecs.codecs.includes('aac'), 'and AAC')
+  // A player reads segments, not the playlist: the newest one listed is complete (temp_file) and not yet deleted.
+  const segment = hlsSegmentUrls(playlist, live.playback_url).at(-1) as string
+  t.ok(segment.startsWith(ingest.publicUrl), 'the segment is served by the same node')
+  const probed = await probe(segment)
+  t.ok(probed.streams.some((s) => s.type === 'video' && s.codec === 'h264'), `ffprobe reads the segment's video as H.264 (${probed.codecs.join(',')})`)
+  t.ok(probed.streams.some((s) => s.type === 'audio' && s.codec === 'aac'), `and its audio as AAC (${probed.codecs.join(',')})`)
 
-  const mpd = await waitFor('DASH manifest', async () => {
+  const manifest = await waitFor('DASH manifest', async () => {
     const res = await fetch(live.dash_url)
-    return res.ok ? res.text() : null
+    return res.ok ? { type: res.headers.get('content-type') ?? '', mpd: await res.text() } : null
   })
-  t.match(mpd, /<MPD/)
+  t.match(manifest.type, /^application\/dash\+xml/, 'the manifest is served as DASH')
+  t.match(manifest.mpd, /<MPD\b/)
+  const reps = dashRepresentations(manifest.mpd)
+  const shown = reps.map((r) => `${r.kind}:${r.codecs}`).join(',')
+  t.ok(reps.some((r) => r.kind === 'video' && r.codecs.startsWith('avc1')), `the manifest has an H.264 video representation (${shown})`)
+  t.ok(reps.some((r) => r.kind === 'audio' && r.codecs.startsWith('mp4a')), `and an AAC audio representation (${shown})`)
 
   await publisher.exited
   const ended = await waitFor('stream ended after the reconnect window', async () => {
