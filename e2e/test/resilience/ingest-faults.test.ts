@@ -8,10 +8,16 @@ import { childrenNamed } from '../../src/proc.js'
 import { createStackEnv, startApi, startIngest } from '../../src/stack.js'
 import { waitFor } from '../../src/wait.js'
 
+// The reaper's settings, given to the api below and used by the bound on how fast it ends a dead node's streams.
+const NODE_TIMEOUT_MS = 3_000
+const REAPER_INTERVAL_MS = 500
+/** Room for the reaper's own round (ten transitions) and for our polling of the api. */
+const REAP_MARGIN_MS = 2_000
+
 const stack = await createStackEnv('faults')
-const api = await startApi(stack, { NODE_TIMEOUT_MS: '3000' })
+const api = await startApi(stack, { NODE_TIMEOUT_MS: String(NODE_TIMEOUT_MS), REAPER_INTERVAL_MS: String(REAPER_INTERVAL_MS) })
 const owner = await ApiUser.register(api.url, 'faulty')
-const sql = await mysql.createConnection({ uri: stack.db.url })
+const sql = await mysql.createConnection({ uri: stack.db.url, timezone: 'Z' })
 t.teardown(async () => {
   await api.stop()
   await sql.end()
@@ -109,8 +115,18 @@ t.test('ingest killed with 10 live streams: the reaper ends them, a restart does
     const views = await Promise.all(streams.map((s) => owner.stream(s.id)))
     return views.every((v) => v.status === 'ended') ? views : null
   }, 30_000)
-  t.comment(`reaped 10 streams ${Date.now() - killedAt} ms after the kill (NODE_TIMEOUT_MS=3000)`)
-  t.ok(reaped.every((v) => v.ended_reason === 'node-lost'), 'reason node-lost')
+  const reapedMs = Date.now() - killedAt
+  const bound = NODE_TIMEOUT_MS + REAPER_INTERVAL_MS + REAP_MARGIN_MS
+  t.comment(`reaped 10 streams ${reapedMs} ms after the kill (NODE_TIMEOUT_MS=${NODE_TIMEOUT_MS}, REAPER_INTERVAL_MS=${REAPER_INTERVAL_MS})`)
+  t.ok(reapedMs <= bound, `the reaper ended them within the configured time: ${reapedMs} ms <= ${bound} ms`)
+  t.same(reaped.map((v) => v.ended_reason), Array(10).fill('node-lost'), 'the api answers node-lost for each')
+  const [rows] = await sql.query('SELECT ended_reason, ended_at FROM streams WHERE id IN (?)', [streams.map((s) => s.id)])
+  const ended = rows as Array<{ ended_reason: string | null; ended_at: Date | null }>
+  t.same(ended.map((r) => r.ended_reason), Array(10).fill('node-lost'), 'the database records node-lost for each')
+  t.ok(
+    ended.every((r) => r.ended_at !== null && r.ended_at.getTime() - killedAt <= bound),
+    `each ended_at is within ${bound} ms of the kill (${ended.map((r) => (r.ended_at ? r.ended_at.getTime() - killedAt : 'null')).join(',')})`
+  )
 
   const restarted = await startIngest(stack, { INGEST_NODE_ID: nodeId, RTMP_PORT: String(ingest.rtmpPort), HTTP_PORT: String(ingest.httpPort) })
   t.teardown(() => restarted.stop())
@@ -119,6 +135,6 @@ t.test('ingest killed with 10 live streams: the reaper ends them, a restart does
   await new Promise((r) => setTimeout(r, 1_500))
   const views = await Promise.all(streams.map((s) => owner.stream(s.id)))
   t.ok(views.every((v) => v.status === 'ended'), 'nothing resurrected')
-  const [rows] = await sql.query("SELECT COUNT(*) n FROM stream_events WHERE type = 'stream.published'")
-  t.equal((rows as Array<{ n: number }>)[0]!.n >= 10, true)
+  const [published] = await sql.query("SELECT COUNT(*) n FROM stream_events WHERE type = 'stream.published'")
+  t.equal((published as Array<{ n: number }>)[0]!.n >= 10, true)
 })
