@@ -12,7 +12,7 @@ import servicesPlugin from './plugins/app/services.js'
 import consumerPlugin from './plugins/app/stream-events/consumer.js'
 import reaperPlugin from './plugins/app/stream-events/reaper.js'
 import { validatorCompiler } from './plugins/app/validation.js'
-import { requestSerializer } from './logger.js'
+import { logSerializers } from './logger.js'
 import healthRoutes from './routes/health.js'
 import authRoutes from './routes/auth.js'
 import streamsRoutes from './routes/streams.js'
@@ -32,16 +32,16 @@ export interface BuildOptions {
 /** Assembles the api: external clients -> domain -> routes. No listen: the server entry and tests decide. */
 export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   const { config } = opts
-  // The request serializer is forced in every case, an instance included (server.ts passes one): Fastify would
-  // otherwise log each request's full URL, and `/streams/key?streamKey=` carries a key in it.
+  // Our serializers are forced in every case, an instance included (server.ts passes one): Fastify would otherwise log
+  // each request's full URL (`/streams/key?streamKey=` carries a key) and each failed query with its params.
   const logger =
     opts.logger && typeof opts.logger === 'object' && 'child' in opts.logger
-      ? { loggerInstance: (opts.logger as FastifyBaseLogger).child({}, { serializers: { req: requestSerializer } }) }
+      ? { loggerInstance: (opts.logger as FastifyBaseLogger).child({}, { serializers: logSerializers }) }
       : {
           logger:
             opts.logger === undefined || opts.logger === false
               ? false
-              : { level: config.logLevel, ...(typeof opts.logger === 'object' ? opts.logger : {}), serializers: { req: requestSerializer } }
+              : { level: config.logLevel, ...(typeof opts.logger === 'object' ? opts.logger : {}), serializers: logSerializers }
         }
   const app = Fastify({
     ...logger,

@@ -1,4 +1,5 @@
 import pino, { type DestinationStream } from 'pino'
+import { loggableError } from './loggable-error.js'
 
 // Stream keys are random UUIDs. A key pasted into a path by mistake (`/streams/<key>`) must not reach the log either.
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi
@@ -14,13 +15,19 @@ export function requestSerializer(req: { method: string; url: string; id: string
   return { method: req.method, url: path.replace(UUID, '[redacted]'), reqId: req.id, remoteAddress: req.ip }
 }
 
+/**
+ * Serializers every api logger uses (buildApp forces them onto any logger it is given). Fastify's own `req` serializer
+ * logs the full URL, query string included; pino's `err` serializer logs a failed query's message, which drizzle ends
+ * with the query's params (a stream key, a password hash). Whoever logs `{ err }`, the app or a library, gets these.
+ */
+export const logSerializers = { req: requestSerializer, err: loggableError }
+
 /** The process logger: JSON, with secrets redacted wherever they might appear. */
 export function createLogger(level: string, destination?: DestinationStream) {
   return pino(
     {
       level,
-      // Fastify's own request serializer logs the full URL, query string included; ours takes its place.
-      serializers: { req: requestSerializer },
+      serializers: logSerializers,
       redact: {
         paths: ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.stream_key', '*.streamKey', '*.token'],
         censor: '[redacted]'

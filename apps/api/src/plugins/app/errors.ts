@@ -6,7 +6,8 @@ const fail = (message: string) => ({ success: false as const, data: null, messag
 
 /**
  * The one mapping from errors to answers. Client mistakes keep their message; 5xx answers are generic and the detail
- * goes to the log with the request id. A dependency that is down is a 503, not a 500.
+ * goes to the log with the request id (the logger's `err` serializer, loggableError, strips query params from it).
+ * A dependency that is down is a 503, not a 500.
  */
 export default fp(
   async (app) => {
@@ -18,7 +19,7 @@ export default fp(
         return reply.code(400).send(fail(err.message))
       }
       if (isUnavailable(err)) {
-        request.log.warn({ err: { message: err.message, code: err.code } }, 'dependency unavailable')
+        request.log.warn({ err }, 'dependency unavailable')
         return reply.code(503).header('retry-after', '5').send(fail('service temporarily unavailable, try again shortly'))
       }
       const status = err.statusCode ?? 500

@@ -42,7 +42,7 @@ export default fp(
     )
     worker.on('error', (err) => app.log.warn({ err: { message: err.message } }, 'consumer error'))
     worker.on('failed', (job, err) =>
-      app.log.warn({ jobId: job?.id, attempts: job?.attemptsMade, err: { message: err.message } }, 'stream event failed')
+      app.log.warn({ jobId: job?.id, attempts: job?.attemptsMade, err }, 'stream event failed')
     )
     app.addHook('onReady', () => {
       void worker.run().catch((err: Error) => app.log.error({ err }, 'consumer stopped'))

@@ -24,7 +24,7 @@ export default fp(
         for (const r of reaped) app.log.warn(r, 'ended a stream its ingest node lost')
       } catch (err) {
         // MySQL or Redis down: try again next round.
-        app.log.warn({ err: { message: (err as Error).message } }, 'reaper round failed')
+        app.log.warn({ err }, 'reaper round failed')
       }
     }
     app.addHook('onReady', () => {
