@@ -1,5 +1,6 @@
 import t from 'tap'
 import { createHmac, generateKeyPairSync, createSign } from 'node:crypto'
+import { sql } from 'drizzle-orm'
 import { assertEnvelope, as, build, JWT_SECRET, register } from './helper.js'
 
 const app = await build(t)
@@ -94,7 +95,7 @@ t.test('a token answered from the verified-token cache still expires on time', a
   assertEnvelope(t, await me(tampered), 401)
 })
 
-t.test('login and register are rate-limited per address', async (t) => {
+t.test('login is rate-limited per address', async (t) => {
   const limited = await build(t, { AUTH_RATE_LIMIT_MAX: '3', AUTH_RATE_LIMIT_WINDOW_MS: '60000' })
   const codes: number[] = []
   for (let i = 0; i < 5; i++) {
@@ -103,4 +104,37 @@ t.test('login and register are rate-limited per address', async (t) => {
     t.equal(res.json().success, false)
   }
   t.same(codes, [401, 401, 401, 429, 429])
+})
+
+t.test('register is rate-limited per address, and a refused registration creates no user', async (t) => {
+  const limited = await build(t, { AUTH_RATE_LIMIT_MAX: '3', AUTH_RATE_LIMIT_WINDOW_MS: '60000' })
+  const codes: number[] = []
+  let refused: { statusCode: number; body: string; json: () => { success: boolean; message: string } } | undefined
+  for (let i = 0; i < 10 && !refused; i++) {
+    const res = await limited.inject({
+      method: 'POST',
+      url: '/api/auth/register',
+      payload: { email: `flood-${i}@example.com`, password: 'correct horse battery', display_name: 'F' }
+    })
+    codes.push(res.statusCode)
+    if (res.statusCode === 429) refused = res
+  }
+  t.same(codes, [201, 201, 201, 429], 'three registrations, then refused')
+  const body = assertEnvelope(t, refused as never, 429)
+  t.match(body.message, /rate limit/i)
+  const [[row]] = (await limited.db.execute(sql`SELECT COUNT(*) AS n FROM users WHERE email = 'flood-3@example.com'`)) as unknown as [[{ n: number }]]
+  t.equal(Number(row.n), 0, 'the refused registration wrote nothing')
+})
+
+t.test("a token whose user was deleted is a 401", async (t) => {
+  // No user cache: the lookup that a deleted user fails happens on every request, so the test sees it at once.
+  const uncached = await build(t, { AUTH_USER_CACHE_MS: '0' })
+  const u = await register(uncached, 'deleted')
+  assertEnvelope(t, await as(uncached, u)('GET', '/api/auth/me'), 200)
+  assertEnvelope(t, await as(uncached, u)('GET', '/api/livestream/streams'), 200)
+  await uncached.db.execute(sql`DELETE FROM users WHERE id = ${u.id}`)
+  const me = assertEnvelope(t, await as(uncached, u)('GET', '/api/auth/me'), 401)
+  t.match(me.message, /invalid or expired token/)
+  assertEnvelope(t, await as(uncached, u)('GET', '/api/livestream/streams'), 401)
+  assertEnvelope(t, await as(uncached, u)('POST', '/api/livestream/streams', { title: 'ghost' }), 401)
 })
