@@ -5,6 +5,7 @@ import mysql from 'mysql2/promise'
 import { STREAM_EVENTS_QUEUE, newEventId, type StreamEvent } from '@livestream/events'
 import { ApiUser } from '../../src/api-client.js'
 import { publishClipLoop } from '../../src/ffmpeg.js'
+import { linesLeaking } from '../../src/log-scan.js'
 import { OwnRedis } from '../../src/redis-server.js'
 import { createStackEnv, startApi, startIngest } from '../../src/stack.js'
 import { TcpProxy } from '../../src/tcp-proxy.js'
@@ -162,6 +163,9 @@ t.test('Redis restarted mid-run: ingest keeps accepting what it can authorise, h
   await waitFor('first ended', async () => (await owner.stream(first.id)).status === 'ended', 30_000)
   t.pass('every held event arrived and was applied')
   t.match(ingest.output(), /event not sent yet; kept in the outbox/, 'the loss was logged')
+  const keys = [first.stream_key, second.stream_key]
+  t.same(linesLeaking(ingest.output(), keys), [], 'no ingest log line of the outage shows a key')
+  t.same(linesLeaking(api.output(), keys), [], 'nor any api log line')
 })
 
 t.test('MySQL unreachable: 503s not hangs, readiness says so, ingest refuses, the consumer retries and all recovers', async (t) => {
@@ -200,6 +204,8 @@ t.test('MySQL unreachable: 503s not hangs, readiness says so, ingest refuses, th
   const refused = await publishClipLoop(ingest.rtmpUrl(s.stream_key), 5, 'refused')
   t.not((await refused.exited).code, 0, 'ingest refuses a publish it cannot authorise')
   t.match(ingest.output(), /cannot authorise publish: database unreachable/)
+  // The failed lookup's error carries the query's parameters (drizzle ends its message with them): the key.
+  t.same(linesLeaking(ingest.output(), [s.stream_key]), [], 'and its log does not show the key it could not check')
 
   const event: StreamEvent = { type: 'stream.published', id: newEventId(), nodeId: 'n', sessionId: 's', at: new Date().toISOString(), streamId: s.id, playbackBaseUrl: 'http://n' }
   await queue.add(event.type, event, { jobId: event.id, attempts: 20, backoff: { type: 'exponential', delay: 200 } })
@@ -209,4 +215,6 @@ t.test('MySQL unreachable: 503s not hangs, readiness says so, ingest refuses, th
   await waitFor('the consumer applied it after recovery', async () => (await owner.stream(s.id)).status === 'live', 60_000, 200)
   t.equal((await fetch(`${api.url}/readyz`)).status, 200, 'ready again')
   t.equal(api.child.exitCode, null, 'the api never died')
+  t.same(linesLeaking(api.output(), [s.stream_key]), [], 'no api log line of the outage shows the key')
+  t.same(linesLeaking(ingest.output(), [s.stream_key]), [], 'nor any ingest log line')
 })

@@ -1,10 +1,12 @@
 import t, { type Test } from 'tap'
+import { randomUUID } from 'node:crypto'
 import net from 'node:net'
 import { once } from 'node:events'
 import { readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { ApiUser } from '../../src/api-client.js'
 import { publishClipLoop } from '../../src/ffmpeg.js'
+import { linesLeaking } from '../../src/log-scan.js'
 import { createStackEnv, startApi, startIngest } from '../../src/stack.js'
 import { waitFor } from '../../src/wait.js'
 
@@ -13,6 +15,8 @@ const api = await startApi(stack)
 const ingest = await startIngest(stack, { PUBLISH_FAIL_LIMIT: '1000' })
 const owner = await ApiUser.register(api.url, 'victim')
 const legit = await owner.createStream('keeps going')
+/** Every key this file hands to the api or ingest, scanned for in their logs at the end. */
+const keysUsed: string[] = [legit.stream_key]
 const publisher = await publishClipLoop(ingest.rtmpUrl(legit.stream_key), 120, 'legit')
 t.teardown(async () => {
   await publisher.stop()
@@ -79,8 +83,47 @@ t.test('hostile stream names are refused and write nothing outside MEDIA_ROOT', 
   await stillServing(t, 'after hostile names')
 })
 
+t.test('the routes and publishes that carry a key answer without showing it to anyone but its owner', async (t) => {
+  const stranger = await ApiUser.register(api.url, 'curious')
+  const byKey = (user: ApiUser, key: string) =>
+    user.call<{ id: number; stream_key?: string }>('GET', `/livestream/streams/key?streamKey=${encodeURIComponent(key)}`)
+
+  const mine = await byKey(owner, legit.stream_key)
+  t.equal(mine.status, 200, 'the owner finds their stream by its key')
+  t.equal(mine.body.data.id, legit.id)
+  const theirs = await byKey(stranger, legit.stream_key)
+  t.equal(theirs.status, 404, "someone else's key answers like an unknown one")
+  t.notMatch(JSON.stringify(theirs.body), legit.stream_key, 'and does not echo it')
+  for (const url of [`/livestream/streams/${legit.id}`, '/livestream/streams?status=live']) {
+    const res = await stranger.call('GET', url)
+    t.equal(res.status, 200)
+    t.notMatch(JSON.stringify(res.body), legit.stream_key, `GET ${url} shows a stranger no key`)
+  }
+
+  const rotating = await owner.createStream('rotated')
+  keysUsed.push(rotating.stream_key)
+  const rotated = await owner.call<{ stream_key: string }>('POST', `/livestream/streams/${rotating.id}/key/rotate`)
+  t.equal(rotated.status, 200, 'the owner rotates the key')
+  t.not(rotated.body.data.stream_key, rotating.stream_key, 'and gets a new one')
+  keysUsed.push(rotated.body.data.stream_key)
+  const strangerRotates = await stranger.call('POST', `/livestream/streams/${rotating.id}/key/rotate`)
+  t.equal(strangerRotates.status, 403, 'a stranger may not rotate it')
+  t.notMatch(JSON.stringify(strangerRotates.body), rotated.body.data.stream_key, 'nor learns it from the refusal')
+
+  const ended = await owner.createStream('ended')
+  keysUsed.push(ended.stream_key)
+  t.equal((await owner.call('POST', `/livestream/streams/${ended.id}/end`)).status, 200)
+  const wrong = randomUUID()
+  keysUsed.push(wrong)
+  for (const [what, key] of [['the rotated-away key', rotating.stream_key], ["an ended stream's key", ended.stream_key], ['a wrong key', wrong]] as const) {
+    const p = await publishClipLoop(ingest.rtmpUrl(key), 3, 'bad-key')
+    t.not((await p.exited).code, 0, `a publish with ${what} is refused`)
+  }
+  await stillServing(t, 'after the refused publishes')
+})
+
 t.test('no log line of api or ingest carries a stream key', async (t) => {
-  t.notMatch(ingest.output(), legit.stream_key)
-  t.notMatch(api.output(), legit.stream_key)
   t.ok(ingest.output().length > 0 && api.output().length > 0, 'there were logs to scan')
+  t.same(linesLeaking(api.output(), keysUsed), [], `no api log line shows any of the ${keysUsed.length} keys used`)
+  t.same(linesLeaking(ingest.output(), keysUsed), [], `no ingest log line shows any of the ${keysUsed.length} keys used`)
 })
