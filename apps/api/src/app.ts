@@ -6,7 +6,7 @@ import type { Config } from './config.js'
 import dbPlugin from './plugins/external/db.js'
 import redisPlugin from './plugins/external/redis.js'
 import authPlugin from './plugins/external/auth.js'
-import errorsPlugin from './plugins/app/errors.js'
+import errorsPlugin, { clientErrorHandler } from './plugins/app/errors.js'
 import securityHeaders from './plugins/app/security-headers.js'
 import servicesPlugin from './plugins/app/services.js'
 import consumerPlugin from './plugins/app/stream-events/consumer.js'
@@ -49,6 +49,15 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     connectionTimeout: config.http.connectionTimeout,
     requestTimeout: config.http.requestTimeout,
     keepAliveTimeout: config.http.keepAliveTimeout,
+    // Slow clients: Node's defaults (60 s for headers, checked every 30 s) would let a slowloris hold a socket for a
+    // minute and a half; ours are configured. These two can only be given when the server is created.
+    http: {
+      headersTimeout: config.http.headersTimeout,
+      requestTimeout: config.http.requestTimeout,
+      connectionsCheckingInterval: config.http.connectionsCheckingInterval
+    },
+    // Connections cut at the socket level (timeouts, malformed HTTP) still get an answer in the envelope.
+    clientErrorHandler,
     // Long params reach the validator (a clear 400) rather than the router (a bare 414).
     routerOptions: { maxParamLength: 1_000 },
     // Requests that arrive once shutdown has begun get our own 503 (below), in the envelope.

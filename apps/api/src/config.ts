@@ -32,6 +32,10 @@ export const EnvSchema = Type.Object({
   REQUEST_TIMEOUT_MS: Int(10_000, 100),
   CONNECTION_TIMEOUT_MS: Int(10_000, 100),
   KEEP_ALIVE_TIMEOUT_MS: Int(5_000, 100),
+  // A client must finish sending its headers within this time (slowloris); at most REQUEST_TIMEOUT_MS.
+  HEADERS_TIMEOUT_MS: Int(5_000, 100),
+  // How often Node checks open connections against the headers and request timeouts: a limit is enforced this late.
+  CONNECTIONS_CHECKING_INTERVAL_MS: Int(1_000, 50),
   AUTH_RATE_LIMIT_MAX: Int(10, 1),
   AUTH_USER_CACHE_MS: Int(2_000),
   STREAM_CACHE_MS: Int(1_000),
@@ -54,7 +58,14 @@ export interface Config {
   reaper: { enabled: boolean; nodeTimeoutMs: number; intervalMs: number }
   logLevel: string
   corsOrigins: string[]
-  http: { bodyLimit: number; requestTimeout: number; connectionTimeout: number; keepAliveTimeout: number }
+  http: {
+    bodyLimit: number
+    requestTimeout: number
+    connectionTimeout: number
+    keepAliveTimeout: number
+    headersTimeout: number
+    connectionsCheckingInterval: number
+  }
   authRateLimit: { max: number; windowMs: number }
   authUserCacheMs: number
   streamCacheMs: number
@@ -81,6 +92,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const jwtSecret = env.JWT_SECRET ?? env.SECRET
   if (!jwtSecret) throw new ConfigError('missing environment variable JWT_SECRET (or SECRET): at least 32 characters')
   if (jwtSecret.length < 32) throw new ConfigError('invalid environment variable JWT_SECRET: at least 32 characters')
+  // Node refuses to start an http server whose headers timeout exceeds its request timeout; say so by name instead.
+  if (env.HEADERS_TIMEOUT_MS > env.REQUEST_TIMEOUT_MS) {
+    throw new ConfigError(
+      `invalid environment variable HEADERS_TIMEOUT_MS: ${env.HEADERS_TIMEOUT_MS} is more than REQUEST_TIMEOUT_MS (${env.REQUEST_TIMEOUT_MS})`
+    )
+  }
   const on = (v: string) => v === 'true' || v === '1'
   return {
     port: env.PORT,
@@ -101,7 +118,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       bodyLimit: env.BODY_LIMIT_BYTES,
       requestTimeout: env.REQUEST_TIMEOUT_MS,
       connectionTimeout: env.CONNECTION_TIMEOUT_MS,
-      keepAliveTimeout: env.KEEP_ALIVE_TIMEOUT_MS
+      keepAliveTimeout: env.KEEP_ALIVE_TIMEOUT_MS,
+      headersTimeout: env.HEADERS_TIMEOUT_MS,
+      connectionsCheckingInterval: env.CONNECTIONS_CHECKING_INTERVAL_MS
     },
     authRateLimit: { max: env.AUTH_RATE_LIMIT_MAX, windowMs: env.AUTH_RATE_LIMIT_WINDOW_MS },
     authUserCacheMs: env.AUTH_USER_CACHE_MS,

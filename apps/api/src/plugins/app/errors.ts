@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import fp from 'fastify-plugin'
 import type { FastifyError } from 'fastify'
 import { HttpError, isUnavailable } from '../../errors.js'
@@ -41,3 +42,27 @@ export default fp(
   },
   { name: 'error-handler' }
 )
+
+const CLIENT_ERRORS: Record<string, [number, string, string]> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'the request took too long to arrive'],
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large', 'request headers are too large']
+}
+
+/**
+ * For errors Node raises on the socket, before any route runs: the headers or the whole request took longer than the
+ * configured timeouts (a slow client), or the bytes are not HTTP. Fastify's default answers these outside the envelope;
+ * ours answers in it, then closes the connection either way.
+ */
+export function clientErrorHandler(err: Error & { code?: string }, socket: Socket) {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, reason, message] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'Bad Request', 'malformed HTTP request']
+  // A response already under way cannot be followed by another one on the same socket.
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true
+  if (socket.writable && !inFlight) {
+    const body = JSON.stringify(fail(message))
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+    )
+  }
+  socket.destroy()
+}
