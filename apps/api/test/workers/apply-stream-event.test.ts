@@ -164,3 +164,19 @@ t.test('concurrent deliveries of one join, and of joins and an end racing on one
   const open = await db.select().from(streamParticipants).where(and(eq(streamParticipants.streamId, s.id), isNull(streamParticipants.leftAt)))
   t.equal(open.length, 0, 'no one is left inside an ended stream')
 })
+
+t.test('a join made while the stream was live but delivered after its end is recorded, closed at the end', async (t) => {
+  const s = await service.create(ownerId, 'late join')
+  await applyStreamEvent(published(s.id), deps)
+  const joinedAt = new Date(Date.now() - 1_000).toISOString()
+  const join: StreamEvent = { ...base(s.id), at: joinedAt, type: 'viewer.joined', id: newEventId(), userId: viewerId }
+  const end = unpublished(s.id)
+  t.equal(await applyStreamEvent(end, deps), 'applied')
+  t.equal(await applyStreamEvent(join, deps), 'applied', 'the join happened before the end')
+  const p = await service.participant(s.id, viewerId)
+  t.equal(p.joinedAt.toISOString(), joinedAt, 'joined when the event says')
+  t.equal(p.leftAt?.toISOString(), end.at, 'left when the stream ended')
+  const leave: StreamEvent = { ...base(s.id), type: 'viewer.left', id: newEventId(), userId: viewerId }
+  t.equal(await applyStreamEvent(leave, deps), 'stale', 'its leave, delivered later still, finds it closed')
+  t.equal(await applyStreamEvent({ ...join, id: newEventId(), at: new Date(Date.now() + 1_000).toISOString() }, deps), 'stale', 'a join after the end is not')
+})

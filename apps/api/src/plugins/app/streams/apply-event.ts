@@ -75,11 +75,17 @@ async function apply(conn: Connection, event: StreamEvent): Promise<Outcome> {
     }
     case 'viewer.joined': {
       if (event.userId === null) return 'anonymous-viewer'
-      if ((await w.join(conn, id, event.userId)) > 0) return 'applied'
+      if ((await w.join(conn, id, event.userId, at)) > 0) return 'applied'
       // Nothing written: the stream is gone or ended, or the viewer was already in (a no-op re-join).
       const row = await w.status(conn, id)
       if (!row) return 'unknown-stream'
-      return row.status === 'ended' ? 'stale' : 'applied'
+      if (row.status !== 'ended') return 'applied'
+      // Ended: a join that happened before the end (redelivered after it, say after a consumer crash) still counts.
+      if (row.ended_at && at.getTime() <= row.ended_at.getTime()) {
+        await w.lateJoin(conn, id, event.userId, at)
+        return 'applied'
+      }
+      return 'stale'
     }
     case 'viewer.left': {
       if (event.userId === null) return 'anonymous-viewer'

@@ -32,11 +32,17 @@ const SQL = {
   closeParticipants: 'UPDATE stream_participants SET left_at = ? WHERE stream_id = ? AND left_at IS NULL',
   // One statement: the stream row is read under a shared lock (INSERT ... SELECT), so joins of one stream run side by
   // side while a concurrent end waits for them, and a join that waited for an end finds the stream ended.
-  join: `INSERT INTO stream_participants (stream_id, user_id, role)
-         SELECT id, ?, IF(user_id = ?, 'host', 'viewer') FROM streams WHERE id = ? AND status <> 'ended'
+  join: `INSERT INTO stream_participants (stream_id, user_id, role, joined_at)
+         SELECT id, ?, IF(user_id = ?, 'host', 'viewer'), ? FROM streams WHERE id = ? AND status <> 'ended'
          ON DUPLICATE KEY UPDATE left_at = NULL`,
+  // A join that happened while the stream was live but is applied after its end (redelivered late): the participation
+  // is recorded as it was, closed when the stream ended. Someone already in keeps their row.
+  lateJoin: `INSERT INTO stream_participants (stream_id, user_id, role, joined_at, left_at)
+             SELECT id, ?, IF(user_id = ?, 'host', 'viewer'), ?, ended_at FROM streams
+             WHERE id = ? AND status = 'ended' AND ended_at >= ?
+             ON DUPLICATE KEY UPDATE stream_participants.id = stream_participants.id`,
   leave: 'UPDATE stream_participants SET left_at = ? WHERE stream_id = ? AND user_id = ? AND left_at IS NULL',
-  status: 'SELECT status FROM streams WHERE id = ?',
+  status: 'SELECT status, ended_at FROM streams WHERE id = ?',
   participation: 'SELECT 1 FROM stream_participants WHERE stream_id = ? AND user_id = ?'
 } as const
 
@@ -59,7 +65,7 @@ async function read<T>(run: Runner, sql: string, params: unknown[]): Promise<T |
 export const streamWrites = {
   /** The stream row, locked until the transaction ends; undefined when there is no such stream. */
   lock: (conn: Connection, id: number) => read<LockedStream>(conn, SQL.lock, [id]),
-  status: (run: Runner, id: number) => read<{ status: StreamStatus }>(run, SQL.status, [id]),
+  status: (run: Runner, id: number) => read<{ status: StreamStatus; ended_at: Date | null }>(run, SQL.status, [id]),
   isParticipant: async (run: Runner, streamId: number, userId: number) =>
     (await read(run, SQL.participation, [streamId, userId])) !== undefined,
 
@@ -78,7 +84,10 @@ export const streamWrites = {
   },
 
   /** Joins or re-joins (one row per stream and user; the owner is the host); 0 rows: stream missing, ended, or no-op. */
-  join: (run: Runner, streamId: number, userId: number) => write(run, SQL.join, [userId, userId, streamId]),
+  join: (run: Runner, streamId: number, userId: number, at: Date) => write(run, SQL.join, [userId, userId, at, streamId]),
+
+  /** Records a join made at `at` into a stream that has ended since; 0 rows: the stream ended before `at`, or no-op. */
+  lateJoin: (run: Runner, streamId: number, userId: number, at: Date) => write(run, SQL.lateJoin, [userId, userId, at, streamId, at]),
 
   /** Closes an open participation; 0 rows: not in, or already left. */
   leave: (run: Runner, streamId: number, userId: number, at: Date) => write(run, SQL.leave, [at, streamId, userId])

@@ -184,7 +184,7 @@ export function createStreamsService(client: Pick<DbClient, 'db' | 'pool'>, cach
      * stream run side by side while a concurrent end waits for them (see `stream-writes.ts`).
      */
     async join(streamId: number, userId: number): Promise<ParticipantRow> {
-      if ((await w.join(pool, streamId, userId)) === 0) {
+      if ((await w.join(pool, streamId, userId, new Date())) === 0) {
         // Nothing written: the stream is missing or ended, or the caller was already in (a no-op re-join).
         const row = await w.status(pool, streamId)
         if (!row) throw new NotFoundError('stream not found')
