@@ -7,9 +7,18 @@ export function createLogger(level: string, nodeId: string): Logger {
   return pino({ level, base: { nodeId }, redact: { paths: ['*.streamKey', '*.stream_key', '*.key'], censor: '[redacted]' } })
 }
 
-/** Stream paths carry the key (`/live/<key>`): replaced before anything reaches a log line. */
+/**
+ * Stream names are keys. node-media-server writes them in three shapes: stream paths (`start push /live/<key>`,
+ * `streamPath=/live/<key> already has a publisher`), any application's too (`/<app>/<key>`); and, for names it
+ * finds invalid (a key pasted with a trailing space), `invalid stream path characters: app=<app>, name=<name>`
+ * (rtmp_session.js, flv_session.js), where the name runs to the end of the line and may hold anything.
+ */
 export function redactStreamPaths(text: string): string {
-  return text.replace(/\/live\/[^\s/,]+/g, '/live/[redacted]')
+  return text
+    .replace(/\bapp=[\s\S]*?, name=[\s\S]*$/, 'app=[redacted], name=[redacted]')
+    .replace(/\bname=[\s\S]*$/, 'name=[redacted]')
+    .replace(/\/live\/[^\s/,]+/g, '/live/[redacted]')
+    .replace(/(^|[\s=(])\/([A-Za-z0-9_-]+)\/[A-Za-z0-9_-]+(?=$|[\s,)])/g, '$1/$2/[redacted]')
 }
 
 const require = createRequire(import.meta.url)
