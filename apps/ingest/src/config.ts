@@ -27,6 +27,7 @@ export const EnvSchema = Type.Object({
   KEY_RECHECK_MS: Int(5_000, 50),
   HLS_SEGMENT_SECONDS: Int(2, 1),
   PUBLISH_FAIL_LIMIT: Int(5, 1),
+  PUBLISH_SLOWDOWN_MAX_MS: Int(3_000),
   QUEUE_PREFIX: Type.String({ default: 'livestream', pattern: '^[A-Za-z0-9_-]+$' }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
@@ -55,6 +56,7 @@ export interface IngestConfig {
   keyRecheckMs: number
   hlsSegmentSeconds: number
   publishFailLimit: number
+  publishSlowdownMaxMs: number
   queuePrefix: string
   logLevel: string
   http: { requestTimeout: number; headersTimeout: number }
@@ -94,6 +96,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IngestConfi
     keyRecheckMs: env.KEY_RECHECK_MS,
     hlsSegmentSeconds: env.HLS_SEGMENT_SECONDS,
     publishFailLimit: env.PUBLISH_FAIL_LIMIT,
+    publishSlowdownMaxMs: env.PUBLISH_SLOWDOWN_MAX_MS,
     queuePrefix: env.QUEUE_PREFIX,
     logLevel: env.LOG_LEVEL,
     http: { requestTimeout: env.HTTP_REQUEST_TIMEOUT_MS, headersTimeout: env.HTTP_HEADERS_TIMEOUT_MS }

@@ -2,12 +2,13 @@ import { mkdir, readdir } from 'node:fs/promises'
 import path from 'node:path'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
-import { createDbClient, findStreamsByIds } from '@livestream/db'
+import { createDbClient, findStreamByKey, findStreamsByIds } from '@livestream/db'
 import type { IngestConfig } from './config.js'
 import { EventsProducer } from './events-producer.js'
 import { checkFfmpeg } from './ffmpeg.js'
 import { Heartbeat } from './heartbeat.js'
 import { LiveStreams, removeMedia } from './live-streams.js'
+import { errorForLog } from './log-error.js'
 import { bridgeMediaServerLogs, type Logger } from './logger.js'
 import { createMediaHttp } from './media-http.js'
 import { createMediaServer } from './media-server.js'
@@ -40,7 +41,13 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
 
   const dbClient = createDbClient({ url: config.databaseUrl, connectionLimit: 5 })
   const producer = new EventsProducer(config.redisUrl, config.queuePrefix, config.nodeId, log.child({ component: 'events' }))
-  const auth = new PublishAuth(dbClient.db, config.authCacheMs, config.publishFailLimit, log.child({ component: 'publish-auth' }))
+  const auth = new PublishAuth({
+    lookup: (key) => findStreamByKey(dbClient.db, key),
+    cacheMs: config.authCacheMs,
+    failLimit: config.publishFailLimit,
+    slowdownMaxMs: config.publishSlowdownMaxMs,
+    log: log.child({ component: 'publish-auth' })
+  })
   const live = new LiveStreams({
     ffmpegPath: config.ffmpegPath,
     mediaRoot: config.mediaRoot,
@@ -81,7 +88,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
         log
       })
     } catch (err) {
-      log.warn({ err: { message: (err as Error).message } }, 'key recheck failed')
+      log.warn({ err: errorForLog(err) }, 'key recheck failed')
     } finally {
       rechecking = false
     }

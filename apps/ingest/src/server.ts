@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig } from './config.js'
 import { FfmpegMissingError } from './ffmpeg.js'
 import { startIngest } from './ingest.js'
+import { errorForLog } from './log-error.js'
 import { createLogger } from './logger.js'
 
 let config
@@ -41,8 +42,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     force.unref()
     node.close().then(
       () => process.exit(0),
-      (err: Error) => {
-        log.error({ err }, 'shutdown failed')
+      (err: unknown) => {
+        log.error({ err: errorForLog(err) }, 'shutdown failed')
         process.exit(1)
       }
     )
