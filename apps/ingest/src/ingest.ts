@@ -1,5 +1,3 @@
-import { mkdir, readdir } from 'node:fs/promises'
-import path from 'node:path'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { createDbClient, findStreamByKey, findStreamsByIds } from '@livestream/db'
@@ -7,9 +5,10 @@ import type { IngestConfig } from './config.js'
 import { EventsProducer } from './events-producer.js'
 import { checkFfmpeg } from './ffmpeg.js'
 import { Heartbeat } from './heartbeat.js'
-import { LiveStreams, removeMedia } from './live-streams.js'
+import { LiveStreams } from './live-streams.js'
 import { errorForLog } from './log-error.js'
 import { bridgeMediaServerLogs, type Logger } from './logger.js'
+import { removeLeftoverMedia } from './media-folders.js'
 import { createMediaHttp } from './media-http.js'
 import { createMediaServer } from './media-server.js'
 import { recheckKeys } from './key-recheck.js'
@@ -21,22 +20,11 @@ export interface IngestHandle {
   close(): Promise<void>
 }
 
-/** A fresh node holds no streams: whatever media a previous run left behind goes. */
-async function removeLeftoverMedia(mediaRoot: string, log: Logger): Promise<void> {
-  for (const kind of ['hls', 'dash']) {
-    const dir = path.join(mediaRoot, kind)
-    await mkdir(dir, { recursive: true })
-    const left = await readdir(dir)
-    for (const id of left) await removeMedia(mediaRoot, id)
-    if (left.length) log.info({ kind, count: left.length }, 'removed leftover media folders')
-  }
-}
-
 /** Starts one ingest node: RTMP in, HLS/DASH out, events to the queue, heartbeats to Redis. */
 export async function startIngest(config: IngestConfig, log: Logger): Promise<IngestHandle> {
   const ffmpegVersion = await checkFfmpeg(config.ffmpegPath)
   log.info({ ffmpeg: ffmpegVersion }, 'ffmpeg found')
-  await removeLeftoverMedia(config.mediaRoot, log)
+  await removeLeftoverMedia(config.mediaRoot, config.nodeId, log)
   bridgeMediaServerLogs(log)
 
   const dbClient = createDbClient({ url: config.databaseUrl, connectionLimit: 5 })
@@ -51,6 +39,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
   const live = new LiveStreams({
     ffmpegPath: config.ffmpegPath,
     mediaRoot: config.mediaRoot,
+    nodeId: config.nodeId,
     segmentSeconds: config.hlsSegmentSeconds,
     reconnectWindowMs: config.reconnectWindowMs,
     mediaRetentionMs: config.mediaRetentionMs,

@@ -1,8 +1,7 @@
-import { rm } from 'node:fs/promises'
-import path from 'node:path'
 import type { StreamUnpublished } from '@livestream/events'
 import type { EventsProducer } from './events-producer.js'
 import type { Logger } from './logger.js'
+import { removeOwnMedia } from './media-folders.js'
 import { Packager } from './packager.js'
 
 /** The RTMP connection currently publishing a stream, as much of it as we need. */
@@ -26,6 +25,7 @@ interface LiveStream {
 export interface LiveStreamsOptions {
   ffmpegPath: string
   mediaRoot: string
+  nodeId: string
   segmentSeconds: number
   reconnectWindowMs: number
   mediaRetentionMs: number
@@ -41,7 +41,8 @@ export interface LiveStreamsOptions {
  */
 export class LiveStreams {
   private readonly streams = new Map<number, LiveStream>()
-  private readonly cleanupTimers = new Set<NodeJS.Timeout>()
+  /** Media removals waiting out the retention, by playback id. */
+  private readonly cleanupTimers = new Map<string, NodeJS.Timeout>()
   readonly stats = { published: 0, unpublished: 0, resumed: 0 }
 
   constructor(private readonly opts: LiveStreamsOptions) {}
@@ -86,9 +87,12 @@ export class LiveStreams {
       log.info('publisher came back within the reconnect window; stream stays live')
       return
     }
+    // Back within the media retention of an earlier publish: its folders are this publish's now.
+    this.cancelRemoval(target.playbackId)
     const packager = new Packager({
       ffmpegPath: this.opts.ffmpegPath,
       mediaRoot: this.opts.mediaRoot,
+      nodeId: this.opts.nodeId,
       playbackId: target.playbackId,
       streamPath,
       segmentSeconds: this.opts.segmentSeconds,
@@ -104,7 +108,16 @@ export class LiveStreams {
       graceTimer: null
     }
     this.streams.set(target.id, entry)
-    await packager.start()
+    try {
+      await packager.start()
+    } catch (err) {
+      // Never live: no stream.published was sent, so nothing may be ended either. The entry goes before the
+      // session closes, so the connection's close finds nothing to wait for and no stream.unpublished follows.
+      if (this.streams.get(target.id) === entry) this.streams.delete(target.id)
+      await packager.stop().catch(() => undefined)
+      session.close()
+      throw err
+    }
     this.stats.published++
     this.opts.producer.send({
       type: 'stream.published',
@@ -139,24 +152,27 @@ export class LiveStreams {
   }
 
   private scheduleRemoval(playbackId: string): void {
+    this.cancelRemoval(playbackId)
     const timer = setTimeout(() => {
-      this.cleanupTimers.delete(timer)
-      void removeMedia(this.opts.mediaRoot, playbackId)
+      this.cleanupTimers.delete(playbackId)
+      void removeOwnMedia(this.opts.mediaRoot, playbackId, this.opts.nodeId).catch((err: Error) =>
+        this.opts.log.warn({ playbackId, err: { message: err.message } }, 'media folders not removed')
+      )
     }, this.opts.mediaRetentionMs)
     timer.unref()
-    this.cleanupTimers.add(timer)
+    this.cleanupTimers.set(playbackId, timer)
+  }
+
+  private cancelRemoval(playbackId: string): void {
+    const timer = this.cleanupTimers.get(playbackId)
+    if (timer) clearTimeout(timer)
+    this.cleanupTimers.delete(playbackId)
   }
 
   /** Ends everything (node shutdown). */
   async endAll(reason: StreamUnpublished['reason']): Promise<void> {
     await Promise.all(this.ids().map((id) => this.end(id, reason)))
-    for (const t of this.cleanupTimers) clearTimeout(t)
+    for (const t of this.cleanupTimers.values()) clearTimeout(t)
     this.cleanupTimers.clear()
   }
-}
-
-export async function removeMedia(mediaRoot: string, playbackId: string): Promise<void> {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(playbackId)) return
-  await rm(path.join(mediaRoot, 'hls', playbackId), { recursive: true, force: true })
-  await rm(path.join(mediaRoot, 'dash', playbackId), { recursive: true, force: true })
 }

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { once } from 'node:events'
 import { createRequire } from 'node:module'
 import type { Logger } from './logger.js'
+import { claimMediaFolders } from './media-folders.js'
 
 const require = createRequire(import.meta.url)
 const Context = require('node-media-server/src/core/context.js') as {
@@ -26,6 +26,8 @@ interface Broadcast {
 export interface PackagerOptions {
   ffmpegPath: string
   mediaRoot: string
+  /** This node: the owner written into the media folders. */
+  nodeId: string
   /** The public id: the only name that reaches the file system. */
   playbackId: string
   /** node-media-server's path for the publish (`/live/<key>`); used in memory only, never logged. */
@@ -67,8 +69,7 @@ export class Packager {
   }
 
   async start(): Promise<void> {
-    await mkdir(this.hlsDir, { recursive: true })
-    await mkdir(this.dashDir, { recursive: true })
+    await claimMediaFolders(this.opts.mediaRoot, this.opts.playbackId, this.opts.nodeId)
     this.spawn()
   }
 
