@@ -11,6 +11,7 @@ export const EnvSchema = Type.Object({
   RTMP_PORT: Int(1935, 1),
   HTTP_PORT: Int(8000, 1),
   ADMIN_PORT: Int(8001, 1),
+  ADMIN_HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
   FFMPEG_PATH: Type.Optional(Type.String({ minLength: 1 })),
   API_USER: Type.Optional(Type.String()),
   API_PASS: Type.Optional(Type.String()),
@@ -42,7 +43,8 @@ export interface IngestConfig {
   host: string
   rtmpPort: number
   httpPort: number
-  admin: { port: number; user: string; pass: string; secret: string } | null
+  /** node-media-server's admin API (JWT login with API_USER/API_PASS); null when disabled. */
+  admin: { host: string; port: number; user: string; pass: string; secret: string | null } | null
   ffmpegPath: string
   nodeId: string
   publicUrl: string
@@ -81,7 +83,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IngestConfi
     httpPort: env.HTTP_PORT,
     admin:
       env.API_USER && env.API_PASS
-        ? { port: env.ADMIN_PORT, user: env.API_USER, pass: env.API_PASS, secret: env.SECRET ?? '' }
+        ? { host: env.ADMIN_HOST, port: env.ADMIN_PORT, user: env.API_USER, pass: env.API_PASS, secret: env.SECRET ?? null }
         : null,
     ffmpegPath: env.FFMPEG_PATH ?? 'ffmpeg',
     nodeId: env.INGEST_NODE_ID ?? hostname().replace(/[^A-Za-z0-9_.-]/g, '-'),

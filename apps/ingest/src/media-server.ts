@@ -1,21 +1,31 @@
+import { readdir, rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
-import type { Socket } from 'node:net'
+import type { Server as NetServer, Socket } from 'node:net'
+import path from 'node:path'
+import { adminAuthConfig, takeOverAdminServer, type NmsHttpServer } from './admin-api.js'
 import type { IngestConfig } from './config.js'
 import type { LiveStreams } from './live-streams.js'
 import type { Logger } from './logger.js'
+import { errorForLog } from './log-error.js'
 import { keyFingerprint, type PublishAuth } from './publish-auth.js'
 
 const require = createRequire(import.meta.url)
-const NodeMediaServer = require('node-media-server') as new (config: unknown) => {
-  on(event: string, listener: (session: NmsSession) => void): void
-  run(): Promise<void>
-  stop(): Promise<void>
-}
+const NodeMediaServer = require('node-media-server') as new (config: unknown) => NmsInstance
 const Context = require('node-media-server/src/core/context.js') as {
   broadcasts: Map<string, { publisher: unknown }>
 }
 
-/** The parts of node-media-server's session we use (see its src/session/rtmp_session.js). */
+/** The parts of node-media-server's server object we reach into (its src/index.js). */
+interface NmsInstance {
+  on(event: string, listener: (session: NmsSession) => void): void
+  run(): Promise<void>
+  stop(): Promise<void>
+  httpServer: NmsHttpServer
+  rtmpServer: { tcpServer?: NetServer }
+  historyServer: { isRunning: boolean; stop(): void }
+}
+
+/** The parts of node-media-server's sessions we use (src/session/rtmp_session.js, flv_session.js). */
 export interface NmsSession {
   id: string
   ip: string
@@ -23,11 +33,29 @@ export interface NmsSession {
   streamApp: string
   streamName: string
   streamPath: string
+  /** RTMP sessions only. */
   socket?: Socket
+  /** HTTP-FLV and WebSocket-FLV sessions: the request, whose socket carries the connection. */
+  req?: { socket?: Socket }
   close(): void
 }
 
 const addressOf = (ip: string) => ip.replace(/:\d+$/, '')
+
+/** node-media-server's store: per node, so nodes sharing a MEDIA_ROOT never share (or lock each other out of) it. */
+export const storePath = (mediaRoot: string, nodeId: string) => path.join(mediaRoot, '.nms-store', nodeId)
+
+/**
+ * Earlier versions let node-media-server's history writer save every publish (its stream name: the key) in
+ * `.nms-store/stream_history*.json`, the store then being shared by all nodes. Those files go at start.
+ */
+async function dropStoredHistory(mediaRoot: string, nodeId: string): Promise<void> {
+  for (const dir of [path.join(mediaRoot, '.nms-store'), storePath(mediaRoot, nodeId)]) {
+    for (const file of await readdir(dir).catch(() => [] as string[])) {
+      if (file.startsWith('stream_history')) await rm(path.join(dir, file), { force: true })
+    }
+  }
+}
 
 export interface MediaServerDeps {
   config: IngestConfig
@@ -39,33 +67,47 @@ export interface MediaServerDeps {
 /**
  * node-media-server with our publish and play rules. Its `prePublish` is emitted synchronously after it already
  * answered NetStream.Publish.Start, and it ignores listener results: so the publisher's socket is paused until our
- * async verdict, then resumed or destroyed before any packaging starts or event is sent.
+ * async verdict, then resumed or destroyed before any packaging starts or event is sent. Only RTMP publishes: other
+ * sessions (HTTP-FLV on the admin port, relays) have no socket to hold and are cut at once.
  */
 export function createMediaServer({ config, auth, live, log }: MediaServerDeps) {
   const nms = new NodeMediaServer({
     bind: config.host,
     rtmp: { port: config.rtmpPort, chunk_size: 60_000, gop_cache: true, ping: 30, ping_timeout: 60 },
-    ...(config.admin
-      ? { http: { port: config.admin.port }, auth: { api: true, api_user: config.admin.user, api_pass: config.admin.pass, secret: config.admin.secret, play: false, publish: false } }
-      : {}),
+    ...(config.admin ? { http: { port: config.admin.port }, auth: adminAuthConfig(config.admin) } : {}),
     webadmin: { enable: false },
-    store: { path: `${config.mediaRoot}/.nms-store` }
+    store: { path: storePath(config.mediaRoot, config.nodeId) }
   })
+  const adminListening = config.admin
+    ? takeOverAdminServer(nms.httpServer, {
+        admin: config.admin,
+        requestTimeout: config.http.requestTimeout,
+        headersTimeout: config.http.headersTimeout,
+        log: log.child({ component: 'admin-api' })
+      })
+    : null
+  containParserErrors(nms, log)
   let accepting = true
   const pending = new Set<Promise<void>>()
 
+  /** Ends a session we refuse: its own close, then its connection, whatever the protocol. */
+  const cut = (session: NmsSession) => {
+    session.close()
+    ;(session.socket ?? session.req?.socket)?.destroy()
+  }
+
   const decide = async (session: NmsSession) => {
-    const socket = session.socket
+    const socket = session.socket as Socket
     const slog = log.child({ sessionId: session.id, remote: addressOf(session.ip) })
     const refuse = (reason: string, extra: Record<string, unknown> = {}) => {
       slog.warn({ reason, ...extra }, 'publish refused')
-      socket?.destroy()
+      socket.destroy()
     }
     if (!accepting) return refuse('node shutting down')
     if (session.streamApp !== 'live') return refuse('unknown application')
     const key = session.streamName
     const verdict = await auth.authorize(key, addressOf(session.ip))
-    if (!socket || socket.destroyed) return
+    if (socket.destroyed) return
     if (!verdict.ok) return refuse(verdict.reason, { key: keyFingerprint(key) })
     // node-media-server may have refused it on its own meanwhile (a second publisher on a live path).
     if (Context.broadcasts.get(session.streamPath)?.publisher !== session) return refuse('path already has a publisher')
@@ -83,25 +125,36 @@ export function createMediaServer({ config, auth, live, log }: MediaServerDeps) 
   }
 
   nms.on('prePublish', (session) => {
-    session.socket?.pause()
-    const p = decide(session).catch((err: Error) => {
-      log.error({ err: { message: err.message }, sessionId: session.id }, 'publish check failed')
+    if (session.protocol !== 'rtmp' || !session.socket) {
+      log.warn({ sessionId: session.id, remote: addressOf(session.ip), protocol: session.protocol }, 'publish refused: only RTMP publishes')
+      cut(session)
+      return
+    }
+    session.socket.pause()
+    const p = decide(session).catch((err: unknown) => {
+      log.error({ err: errorForLog(err), sessionId: session.id }, 'publish check failed')
       session.socket?.destroy()
     })
     pending.add(p)
     void p.finally(() => pending.delete(p))
   })
 
-  // The key is a secret: outside clients never play by it. Internal subscribers (our packager) have no address.
+  // The key is a secret: outside clients never play by it, over any protocol. Internal subscribers (our packager)
+  // have no address and never reach this event.
   nms.on('prePlay', (session) => {
     if (session.ip === '') return
-    log.warn({ sessionId: session.id, remote: addressOf(session.ip) }, 'play by stream key refused; viewers use HLS/DASH')
-    session.close()
+    log.warn({ sessionId: session.id, remote: addressOf(session.ip), protocol: session.protocol }, 'play by stream key refused; viewers use HLS/DASH')
+    cut(session)
   })
 
   return {
     async run() {
+      await dropStoredHistory(config.mediaRoot, config.nodeId)
       await nms.run()
+      // Its history writer saves every finished publish (stream path and name: the key) into the store on disk,
+      // refused publishes included. Nothing here reads that history; the key must never reach the disk.
+      nms.historyServer.stop()
+      await adminListening?.()
     },
     /** Refuses new publishes; in-flight verdicts settle. */
     async stopAccepting() {
@@ -112,4 +165,25 @@ export function createMediaServer({ config, auth, live, log }: MediaServerDeps) 
       await nms.stop()
     }
   }
+}
+
+/**
+ * node-media-server's RTMP parser runs inside each socket's 'data' listener and throws on some malformed commands
+ * (a connect without tcUrl: `new URL(undefined)`; a publish or play without a name): uncaught, one such packet would
+ * end the process. Wrap that listener so a throw costs only the connection that caused it.
+ */
+function containParserErrors(nms: NmsInstance, log: Logger): void {
+  nms.rtmpServer.tcpServer?.on('connection', (socket: Socket) => {
+    for (const listener of socket.listeners('data') as Array<(chunk: Buffer) => void>) {
+      socket.off('data', listener)
+      socket.on('data', (chunk: Buffer) => {
+        try {
+          listener(chunk)
+        } catch (err) {
+          log.warn({ remote: socket.remoteAddress, err: { type: (err as Error).name } }, 'malformed RTMP message; connection closed')
+          socket.destroy()
+        }
+      })
+    }
+  })
 }

@@ -22,6 +22,9 @@ t.test('bad settings stop the start with the variable named', async (t) => {
   t.equal(c.httpPort, 8000)
   t.equal(c.admin, null, 'admin API disabled when unset')
   t.equal(c.reconnectWindowMs, 10_000)
+  t.equal(c.publishSlowdownMaxMs, 3_000)
+  const admin = loadConfig({ API_USER: 'op', API_PASS: 'pw' }).admin
+  t.same(admin, { host: '127.0.0.1', port: 8001, user: 'op', pass: 'pw', secret: null }, 'the admin API listens on loopback unless ADMIN_HOST says otherwise')
 })
 
 t.test('stream paths are redacted from log text', async (t) => {

@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { createRequire } from 'node:module'
+import type { Server } from 'node:http'
+import type { IngestConfig } from './config.js'
+import type { Logger } from './logger.js'
+
+const require = createRequire(import.meta.url)
+const { hashPassword } = require('node-media-server/src/api/handlers/password_hash.js') as { hashPassword: (plain: string) => string }
+
+type AdminConfig = NonNullable<IngestConfig['admin']>
+
+/** node-media-server's HTTP side as its src/server/http_server.js builds it (`http.port` set). */
+export interface NmsHttpServer {
+  httpServer?: Server
+  wsServer?: { on(event: 'connection', listener: (ws: { terminate(): void }) => void): void; removeAllListeners(event: 'connection'): void }
+  run(): void
+}
+
+/**
+ * What node-media-server 4.4.3 reads to turn its admin API on: `auth.jwt` (http_server.js mounts /api/v1 only then),
+ * with users whose password is its scrypt hash, and a JWT signing secret. API_USER/API_PASS become the one user;
+ * SECRET signs the tokens (a random secret per start when unset: tokens then end with the process). `play` and
+ * `publish` stay off: our own publish check and play refusal decide, not its signed URLs.
+ */
+export function adminAuthConfig(admin: AdminConfig) {
+  return {
+    play: false,
+    publish: false,
+    jwt: {
+      secret: admin.secret ?? randomBytes(32).toString('hex'),
+      algorithm: 'HS256',
+      expiresIn: '1h',
+      users: [{ username: admin.user, password: hashPassword(admin.pass), role: 'admin' }]
+    }
+  }
+}
+
+export interface AdminServerOptions {
+  admin: AdminConfig
+  requestTimeout: number
+  headersTimeout: number
+  log: Logger
+}
+
+/**
+ * node-media-server listens for its HTTP side on the RTMP bind address; the admin API belongs on ADMIN_HOST
+ * (loopback unless set), with the media HTTP's timeouts. Its WebSocket-FLV endpoint is closed at once: nothing but
+ * RTMP may publish or play here, and a WebSocket session with a bad stream name throws out of ws's connection
+ * handler (an uncaught exception in 4.4.3).
+ */
+export function takeOverAdminServer(http: NmsHttpServer, opts: AdminServerOptions): () => Promise<void> {
+  const server = http.httpServer
+  if (!server) throw new Error('node-media-server did not create its admin HTTP server')
+  server.requestTimeout = opts.requestTimeout
+  server.headersTimeout = opts.headersTimeout
+  server.keepAliveTimeout = 5_000
+  server.maxHeadersCount = 50
+  // Read when the server starts listening; Node's default checks timeouts only every 30 s.
+  ;(server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval = 1_000
+  const ws = http.wsServer
+  if (ws) {
+    ws.removeAllListeners('connection')
+    ws.on('connection', (socket) => {
+      opts.log.warn('WebSocket-FLV refused on the admin port; only RTMP publishes')
+      socket.terminate()
+    })
+  }
+  http.run = () => {
+    server.listen(opts.admin.port, opts.admin.host)
+  }
+  return async () => {
+    if (!server.listening) await once(server, 'listening')
+  }
+}
