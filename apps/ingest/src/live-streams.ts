@@ -169,10 +169,21 @@ export class LiveStreams {
     this.cleanupTimers.delete(playbackId)
   }
 
-  /** Ends everything (node shutdown). */
+  /**
+   * Ends everything (node shutdown) and removes this node's media now: its HTTP server stops serving it anyway, and
+   * with nodes sharing MEDIA_ROOT, no other node's start will clean up after this one (each removes only its own).
+   */
   async endAll(reason: StreamUnpublished['reason']): Promise<void> {
     await Promise.all(this.ids().map((id) => this.end(id, reason)))
+    const waiting = [...this.cleanupTimers.keys()]
     for (const t of this.cleanupTimers.values()) clearTimeout(t)
     this.cleanupTimers.clear()
+    await Promise.all(
+      waiting.map((playbackId) =>
+        removeOwnMedia(this.opts.mediaRoot, playbackId, this.opts.nodeId).catch((err: Error) =>
+          this.opts.log.warn({ playbackId, err: { message: err.message } }, 'media folders not removed')
+        )
+      )
+    )
   }
 }

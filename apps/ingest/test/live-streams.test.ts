@@ -42,3 +42,32 @@ t.test('packaging that cannot start leaves no stream behind and sends no event, 
   t.same(live.ids(), [])
   t.same(await readdir(root), ['hls'], 'nothing else written')
 })
+
+t.test('a node shutting down removes its own media at once, and only its own', async (t) => {
+  const root = await mkdtemp(path.join(tmpdir(), 'ls-live-'))
+  const producer = new EventsProducer(REDIS_URL, `lstest-live-${randomBytes(4).toString('hex')}`, 'node-s', log)
+  t.teardown(async () => {
+    await producer.close(1_000)
+    await rm(root, { recursive: true, force: true })
+  })
+  const options = {
+    ffmpegPath: process.env.FFMPEG_PATH ?? 'ffmpeg',
+    mediaRoot: root,
+    segmentSeconds: 1,
+    reconnectWindowMs: 100,
+    mediaRetentionMs: 60_000,
+    playbackBaseUrl: 'http://127.0.0.1:1',
+    producer,
+    log
+  }
+  const mine = new LiveStreams({ ...options, nodeId: 'node-s' })
+  const theirs = new LiveStreams({ ...options, nodeId: 'node-other' })
+  const session = (id: string) => ({ id, close: () => {} })
+  await mine.accept({ id: 1, playbackId: 'pbMine' }, 'k1', '/live/k1', session('a'))
+  await theirs.accept({ id: 2, playbackId: 'pbTheirs' }, 'k2', '/live/k2', session('b'))
+  t.same((await readdir(path.join(root, 'hls'))).sort(), ['pbMine', 'pbTheirs'])
+  await mine.endAll('node-shutdown')
+  t.same(await readdir(path.join(root, 'hls')), ['pbTheirs'], "its own folders go at once, not a retention later; the other node's stay")
+  t.same(await readdir(path.join(root, 'dash')), ['pbTheirs'])
+  await theirs.endAll('node-shutdown')
+})
