@@ -1,5 +1,5 @@
 import pino, { type DestinationStream } from 'pino'
-import { loggableError } from './loggable-error.js'
+import { loggableError } from '@livestream/db'
 
 // Stream keys are random UUIDs. A key pasted into a path by mistake (`/streams/<key>`) must not reach the log either.
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi

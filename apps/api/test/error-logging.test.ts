@@ -6,7 +6,7 @@ import { DrizzleQueryError, sql } from 'drizzle-orm'
 import errorsPlugin from '../src/plugins/app/errors.js'
 import { buildApp } from '../src/app.js'
 import { createLogger } from '../src/logger.js'
-import { loggableError } from '../src/loggable-error.js'
+import { loggableError } from '@livestream/db'
 import { assertEnvelope, as, build, register, testConfig } from './helper.js'
 
 function capture() {

@@ -1,12 +1,11 @@
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
-import { createDbClient, findStreamByKey, findStreamsByIds } from '@livestream/db'
+import { createDbClient, findStreamByKey, findStreamsByIds, loggableError } from '@livestream/db'
 import type { IngestConfig } from './config.js'
 import { EventsProducer } from './events-producer.js'
 import { checkFfmpeg } from './ffmpeg.js'
 import { Heartbeat } from './heartbeat.js'
 import { LiveStreams } from './live-streams.js'
-import { errorForLog } from './log-error.js'
 import { bridgeMediaServerLogs, type Logger } from './logger.js'
 import { removeLeftoverMedia } from './media-folders.js'
 import { createMediaHttp } from './media-http.js'
@@ -77,7 +76,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
         log
       })
     } catch (err) {
-      log.warn({ err: errorForLog(err) }, 'key recheck failed')
+      log.warn({ err: loggableError(err) }, 'key recheck failed')
     } finally {
       rechecking = false
     }

@@ -1,10 +1,12 @@
 import { createRequire } from 'node:module'
 import pino, { type Logger } from 'pino'
+import { loggableError } from '@livestream/db'
 
 export type { Logger }
 
 export function createLogger(level: string, nodeId: string): Logger {
-  return pino({ level, base: { nodeId }, redact: { paths: ['*.streamKey', '*.stream_key', '*.key'], censor: '[redacted]' } })
+  // Whatever logs `{ err }` gets it without query parameters (drizzle's messages end with them: a key).
+  return pino({ level, base: { nodeId }, serializers: { err: loggableError }, redact: { paths: ['*.streamKey', '*.stream_key', '*.key'], censor: '[redacted]' } })
 }
 
 /**

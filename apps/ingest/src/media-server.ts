@@ -2,11 +2,11 @@ import { readdir, rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import type { Server as NetServer, Socket } from 'node:net'
 import path from 'node:path'
+import { loggableError } from '@livestream/db'
 import { adminAuthConfig, takeOverAdminServer, type NmsHttpServer } from './admin-api.js'
 import type { IngestConfig } from './config.js'
 import type { LiveStreams } from './live-streams.js'
 import type { Logger } from './logger.js'
-import { errorForLog } from './log-error.js'
 import { keyFingerprint, type PublishAuth } from './publish-auth.js'
 
 const require = createRequire(import.meta.url)
@@ -132,7 +132,7 @@ export function createMediaServer({ config, auth, live, log }: MediaServerDeps) 
     }
     session.socket.pause()
     const p = decide(session).catch((err: unknown) => {
-      log.error({ err: errorForLog(err), sessionId: session.id }, 'publish check failed')
+      log.error({ err: loggableError(err), sessionId: session.id }, 'publish check failed')
       session.socket?.destroy()
     })
     pending.add(p)

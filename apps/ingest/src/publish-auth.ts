@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { PublishTarget } from '@livestream/db'
-import { errorForLog } from './log-error.js'
+import { loggableError, type PublishTarget } from '@livestream/db'
 import type { Logger } from './logger.js'
 
 export type Verdict =
@@ -109,7 +108,7 @@ export class PublishAuth {
       target = await this.lookup(key)
     } catch (err) {
       this.stats.unavailable++
-      this.opts.log.error({ err: errorForLog(err), key: keyFingerprint(key) }, 'cannot authorise publish: database unreachable')
+      this.opts.log.error({ err: loggableError(err), key: keyFingerprint(key) }, 'cannot authorise publish: database unreachable')
       return { ok: false, reason: 'unavailable' }
     } finally {
       const n = (this.inFlight.get(address) ?? 1) - 1

@@ -1,7 +1,7 @@
+import { loggableError } from '@livestream/db'
 import { ConfigError, loadConfig } from './config.js'
 import { FfmpegMissingError } from './ffmpeg.js'
 import { startIngest } from './ingest.js'
-import { errorForLog } from './log-error.js'
 import { createLogger } from './logger.js'
 
 let config
@@ -43,7 +43,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     node.close().then(
       () => process.exit(0),
       (err: unknown) => {
-        log.error({ err: errorForLog(err) }, 'shutdown failed')
+        log.error({ err: loggableError(err) }, 'shutdown failed')
         process.exit(1)
       }
     )

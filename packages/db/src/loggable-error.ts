@@ -1,4 +1,7 @@
 /**
+ * What of an error may be written to a log, for both apps: the queries of this package carry stream keys and password
+ * hashes as parameters, and drizzle's errors print their parameters.
+ *
  * What of an error may be written to a log: enough to diagnose, never the values a query carried. A type alias, not an
  * interface, so it fits Fastify's serializer signature (which wants an index signature).
  */
@@ -18,6 +21,7 @@ export type LoggableError = {
 const PARAMS_TAIL = /\s*\nparams:[\s\S]*$/
 // MySQL's own messages quote the value at fault ("Duplicate entry '<key>' for key ..."): quoted text goes.
 const QUOTED = /'(?:[^'\\]|\\.)*'/g
+const DOUBLE_QUOTED = /"(?:[^"\\]|\\.)*"/g
 
 const isDbError = (e: Record<string, unknown>) =>
   ('params' in e && 'query' in e) || typeof e.sqlState === 'string' || typeof e.sqlMessage === 'string'
@@ -26,7 +30,7 @@ function messageOf(e: Record<string, unknown>): string {
   const raw = typeof e.message === 'string' ? e.message : String(e)
   if (typeof e.query === 'string' && 'params' in e) return `Failed query: ${e.query}`
   const withoutParams = raw.replace(PARAMS_TAIL, '')
-  return isDbError(e) ? withoutParams.replace(QUOTED, "'…'") : withoutParams
+  return isDbError(e) ? withoutParams.replace(QUOTED, "'…'").replace(DOUBLE_QUOTED, '"…"') : withoutParams
 }
 
 /**
@@ -39,6 +43,8 @@ export function loggableError(err: unknown, depth = 0): LoggableError {
   // Also the logger's `err` serializer (logger.ts), so it sees every error any code logs.
   if (!err || typeof err !== 'object') return { type: typeof err, message: String(err), stack: String(err) }
   const e = err as Record<string, unknown>
+  // Already made safe (a caller passed loggableError(err) to a logger whose serializer is this): as it is.
+  if (Object.getPrototypeOf(e) === Object.prototype && typeof e.type === 'string' && typeof e.stack === 'string') return e as LoggableError
   // drizzle's errors keep the name 'Error'; their class says more. Plain objects logged as errors keep their name.
   const ctor = (e.constructor as { name?: string } | undefined)?.name
   const type = ctor && ctor !== 'Object' ? ctor : typeof e.name === 'string' ? e.name : 'Error'
