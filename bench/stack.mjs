@@ -29,10 +29,11 @@ export async function benchStack(name) {
       if (entry === 'server.js') await waitFor('api', async () => (await fetch(`${p.url}/healthz`)).ok)
       return p
     },
-    async ingest(env = {}) {
+    /** `nodeArgs` go before the entry (`--cpu-prof`, which NODE_OPTIONS refuses). */
+    async ingest(env = {}, nodeArgs = []) {
       const rtmpPort = await freePort()
       const httpPort = await freePort()
-      const p = start('ingest', process.execPath, [path.join(ROOT, 'apps/ingest/dist/server.js')], {
+      const p = start('ingest', process.execPath, [...nodeArgs, path.join(ROOT, 'apps/ingest/dist/server.js')], {
         ...common,
         RTMP_PORT: String(rtmpPort),
         HTTP_PORT: String(httpPort),
