@@ -146,7 +146,8 @@ export class RawRtmpClient {
   private transactions = 1
 
   private constructor(private readonly socket: net.Socket) {
-    this.closed = once(socket, 'close').then(() => undefined)
+    // Not `once(socket, 'close')`: that rejects on the 'error' (a reset) that comes before the close.
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()))
     socket.on('error', () => {})
     socket.on('data', (d: Buffer) => {
       this.buffer = Buffer.concat([this.buffer, d])

@@ -29,6 +29,8 @@ export const EnvSchema = Type.Object({
   HLS_SEGMENT_SECONDS: Int(2, 1),
   PUBLISH_FAIL_LIMIT: Int(5, 1),
   PUBLISH_SLOWDOWN_MAX_MS: Int(3_000),
+  RTMP_PUBLISH_DEADLINE_MS: Int(10_000, 100),
+  RTMP_PREPUBLISH_MAX_BYTES: Int(65_536, 4_096),
   QUEUE_PREFIX: Type.String({ default: 'livestream', pattern: '^[A-Za-z0-9_-]+$' }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
@@ -59,6 +61,8 @@ export interface IngestConfig {
   hlsSegmentSeconds: number
   publishFailLimit: number
   publishSlowdownMaxMs: number
+  /** An RTMP connection must ask to publish within `deadlineMs` of opening, having sent at most `maxBytes`. */
+  rtmpPrePublish: { deadlineMs: number; maxBytes: number }
   queuePrefix: string
   logLevel: string
   http: { requestTimeout: number; headersTimeout: number }
@@ -99,6 +103,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IngestConfi
     hlsSegmentSeconds: env.HLS_SEGMENT_SECONDS,
     publishFailLimit: env.PUBLISH_FAIL_LIMIT,
     publishSlowdownMaxMs: env.PUBLISH_SLOWDOWN_MAX_MS,
+    rtmpPrePublish: { deadlineMs: env.RTMP_PUBLISH_DEADLINE_MS, maxBytes: env.RTMP_PREPUBLISH_MAX_BYTES },
     queuePrefix: env.QUEUE_PREFIX,
     logLevel: env.LOG_LEVEL,
     http: { requestTimeout: env.HTTP_REQUEST_TIMEOUT_MS, headersTimeout: env.HTTP_HEADERS_TIMEOUT_MS }

@@ -86,7 +86,7 @@ export function createMediaServer({ config, auth, live, log }: MediaServerDeps) 
         log: log.child({ component: 'admin-api' })
       })
     : null
-  containParserErrors(nms, log)
+  const guard = guardConnections(nms, config.rtmpPrePublish, log)
   let accepting = true
   const pending = new Set<Promise<void>>()
 
@@ -131,6 +131,7 @@ export function createMediaServer({ config, auth, live, log }: MediaServerDeps) 
       return
     }
     session.socket.pause()
+    guard.publishAsked(session.socket)
     const p = decide(session).catch((err: unknown) => {
       log.error({ err: loggableError(err), sessionId: session.id }, 'publish check failed')
       session.socket?.destroy()
@@ -168,22 +169,49 @@ export function createMediaServer({ config, auth, live, log }: MediaServerDeps) 
 }
 
 /**
- * node-media-server's RTMP parser runs inside each socket's 'data' listener and throws on some malformed commands
- * (a connect without tcUrl: `new URL(undefined)`; a publish or play without a name): uncaught, one such packet would
- * end the process. Wrap that listener so a throw costs only the connection that caused it.
+ * Guards every RTMP connection before it is a publish we accepted:
+ * - node-media-server's parser runs inside each socket's 'data' listener and throws on some malformed commands (a
+ *   connect without tcUrl: `new URL(undefined)`; a publish or play without a name): uncaught, one such packet would
+ *   end the process. The listener is wrapped so a throw costs only the connection that caused it.
+ * - Until a connection asks to publish it has proved nothing, yet node-media-server would keep it open for ever and
+ *   buffer whatever it sends (a message header alone makes it allocate up to 16 MB, on each of thousands of chunk
+ *   streams). So it must ask within a deadline, having sent at most a few KB (a real encoder's handshake and
+ *   commands take about 5 KB); the ask itself pauses the socket until our verdict (see `prePublish`).
  */
-function containParserErrors(nms: NmsInstance, log: Logger): void {
+function guardConnections(nms: NmsInstance, limits: IngestConfig['rtmpPrePublish'], log: Logger) {
+  const asked = new WeakSet<Socket>()
+  const deadlines = new WeakMap<Socket, NodeJS.Timeout>()
   nms.rtmpServer.tcpServer?.on('connection', (socket: Socket) => {
+    const remote = socket.remoteAddress
+    const deadline = setTimeout(() => {
+      log.warn({ remote, deadlineMs: limits.deadlineMs }, 'RTMP connection closed: no publish within the deadline')
+      socket.destroy()
+    }, limits.deadlineMs).unref()
+    deadlines.set(socket, deadline)
+    socket.once('close', () => clearTimeout(deadline))
+    let received = 0
     for (const listener of socket.listeners('data') as Array<(chunk: Buffer) => void>) {
       socket.off('data', listener)
       socket.on('data', (chunk: Buffer) => {
+        if (!asked.has(socket) && (received += chunk.length) > limits.maxBytes) {
+          log.warn({ remote, maxBytes: limits.maxBytes }, 'RTMP connection closed: too much data before a publish')
+          socket.destroy()
+          return
+        }
         try {
           listener(chunk)
         } catch (err) {
-          log.warn({ remote: socket.remoteAddress, err: { type: (err as Error).name } }, 'malformed RTMP message; connection closed')
+          log.warn({ remote, err: { type: (err as Error).name } }, 'malformed RTMP message; connection closed')
           socket.destroy()
         }
       })
     }
   })
+  return {
+    /** The connection asked to publish: from here on its publish verdict decides. */
+    publishAsked(socket: Socket) {
+      asked.add(socket)
+      clearTimeout(deadlines.get(socket))
+    }
+  }
 }

@@ -7,12 +7,14 @@ import path from 'node:path'
 import { ApiUser } from '../../src/api-client.js'
 import { publishClipLoop } from '../../src/ffmpeg.js'
 import { linesLeaking } from '../../src/log-scan.js'
+import { RawRtmpClient } from '../../src/raw-rtmp.js'
 import { createStackEnv, startApi, startIngest } from '../../src/stack.js'
 import { waitFor } from '../../src/wait.js'
 
 const stack = await createStackEnv('abuse')
 const api = await startApi(stack)
-const ingest = await startIngest(stack, { PUBLISH_FAIL_LIMIT: '1000' })
+const PUBLISH_DEADLINE_MS = 2_000
+const ingest = await startIngest(stack, { PUBLISH_FAIL_LIMIT: '1000', RTMP_PUBLISH_DEADLINE_MS: String(PUBLISH_DEADLINE_MS) })
 const owner = await ApiUser.register(api.url, 'victim')
 const legit = await owner.createStream('keeps going')
 /** Every key this file hands to the api or ingest, scanned for in their logs at the end. */
@@ -67,6 +69,31 @@ t.test('1,000 connections opened and dropped', async (t) => {
     await Promise.all(Array.from({ length: 100 }, () => rawConnect(null)))
   }
   await stillServing(t, 'after 1,000 connections')
+})
+
+t.test('a connection that does not ask to publish is cut: idle past the deadline, or sending too much first', async (t) => {
+  const idle = await RawRtmpClient.open(ingest.rtmpPort)
+  const connected = await RawRtmpClient.open(ingest.rtmpPort)
+  t.match(await connected.connect('live', `rtmp://127.0.0.1:${ingest.rtmpPort}/live`), ['_result'], 'an application connect is answered')
+  t.notOk(idle.isClosed || connected.isClosed, 'both are open at first')
+  t.ok(await idle.closedWithin(PUBLISH_DEADLINE_MS * 4), 'ingest closed the connection that only did the handshake')
+  t.ok(await connected.closedWithin(PUBLISH_DEADLINE_MS * 4), 'and the one that connected to the application but never published')
+  t.ok(await waitFor('the deadline log line', async () => /no publish within the deadline/.test(ingest.output())), 'and said why')
+
+  // A 16 MB audio message declared on chunk stream 3, then its body in 128-byte chunks: node-media-server alone
+  // would take it all (and hold up to 16 MB for each chunk stream so declared).
+  const flood = await RawRtmpClient.open(ingest.rtmpPort)
+  const header = Buffer.alloc(12)
+  header[0] = 3
+  header.writeUIntBE(0xffffff, 4, 3)
+  header[7] = 8
+  const parts: Buffer[] = [header, Buffer.alloc(128, 1)]
+  for (let i = 0; i < 2_000; i++) parts.push(Buffer.from([0xc3]), Buffer.alloc(128, 1))
+  flood.writeRaw(Buffer.concat(parts))
+  t.ok(await flood.closedWithin(PUBLISH_DEADLINE_MS / 2), 'a connection sending 250 KB before any publish is closed before its deadline')
+  t.ok(await waitFor('the flood log line', async () => /too much data before a publish/.test(ingest.output())), 'and ingest said why')
+  t.equal(publisher.child.exitCode, null, 'the legit publisher, past the same deadline, is still publishing')
+  await stillServing(t, 'after the cut connections')
 })
 
 t.test('hostile stream names are refused and write nothing outside MEDIA_ROOT', async (t) => {
