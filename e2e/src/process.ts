@@ -12,12 +12,26 @@ export interface Managed {
   stop(signal?: NodeJS.Signals, graceMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
+/** Groups started and not yet stopped: if the test process ends without stopping them (a crash), they go with it. */
+const running = new Set<number>()
+process.once('exit', () => {
+  for (const pgid of running) {
+    try {
+      process.kill(-pgid, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+  }
+})
+
 /**
  * Starts a child in its own process group so it and anything it spawns (ffmpeg) can be stopped together,
  * by our own PID: never by name.
  */
 export function startProcess(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string): Managed {
   const child = spawn(command, args, { env, cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+  const pgid = child.pid
+  if (pgid !== undefined) running.add(pgid)
   let out = ''
   const append = (chunk: Buffer) => {
     out += chunk.toString('utf8')
@@ -54,6 +68,7 @@ export function startProcess(name: string, command: string, args: string[], env:
         clearTimeout(timer)
         // members of our group (ffmpeg) that outlived their parent
         killGroup('SIGKILL')
+        if (pgid !== undefined) running.delete(pgid)
       }
     }
   }
