@@ -21,9 +21,10 @@ export async function benchStack(name) {
     db,
     common,
     mediaRoot,
-    async api(env = {}, entry = 'server.js') {
+    /** `nodeArgs` go before the entry, as for ingest. */
+    async api(env = {}, entry = 'server.js', nodeArgs = []) {
       const port = await freePort()
-      const p = start('api', process.execPath, [path.join(ROOT, 'apps/api/dist', entry)], { ...common, PORT: String(port), HOST: '127.0.0.1', AUTH_RATE_LIMIT_MAX: '100000', ...env })
+      const p = start('api', process.execPath, [...nodeArgs, path.join(ROOT, 'apps/api/dist', entry)], { ...common, PORT: String(port), HOST: '127.0.0.1', AUTH_RATE_LIMIT_MAX: '100000', ...env })
       procs.push(p)
       p.url = `http://127.0.0.1:${port}`
       if (entry === 'server.js') await waitFor('api', async () => (await fetch(`${p.url}/healthz`)).ok)

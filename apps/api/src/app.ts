@@ -83,7 +83,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(securityHeaders)
   if (config.corsOrigins.length) await app.register(cors, { origin: config.corsOrigins })
   await app.register(rateLimit, { global: false })
-  await app.register(dbPlugin, { url: config.databaseUrl })
+  await app.register(dbPlugin, { url: config.databaseUrl, poolSize: config.dbPoolSize })
   await app.register(redisPlugin, { url: config.redisUrl })
   await app.register(servicesPlugin, { redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, streamCacheMs: config.streamCacheMs })
   await app.register(authPlugin, {

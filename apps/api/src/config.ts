@@ -13,6 +13,7 @@ export const EnvSchema = Type.Object({
   RTMP_PUBLIC_URL: Type.String({ default: 'rtmp://localhost:1935', pattern: '^rtmps?://' }),
   DATABASE_URL: Type.String({ default: 'mysql://livestream:livestream@127.0.0.1:3306/livestream', pattern: '^mysql://' }),
   REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379', pattern: '^rediss?://' }),
+  DB_POOL_SIZE: Int(20, 1),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   SECRET: Type.Optional(Type.String()),
   JWT_EXPIRES_IN: Type.String({ default: '1h', pattern: '^[0-9]+[smhd]?$' }),
@@ -50,6 +51,8 @@ export interface Config {
   streamServerUrl: string
   rtmpPublicUrl: string
   databaseUrl: string
+  /** MySQL connections per process, shared by requests and the consumer. */
+  dbPoolSize: number
   redisUrl: string
   jwtSecret: string
   jwtExpiresIn: string
@@ -106,6 +109,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     streamServerUrl: env.STREAM_SERVER_URL.replace(/\/+$/, ''),
     rtmpPublicUrl: env.RTMP_PUBLIC_URL.replace(/\/+$/, ''),
     databaseUrl: env.DATABASE_URL,
+    dbPoolSize: env.DB_POOL_SIZE,
     redisUrl: env.REDIS_URL,
     jwtSecret,
     jwtExpiresIn: env.JWT_EXPIRES_IN,

@@ -10,8 +10,8 @@ declare module 'fastify' {
 
 /** One mysql2 pool per app, closed with it. Boots even when MySQL is down: requests answer 503 until it is back. */
 export default fp(
-  async (app, opts: { url: string }) => {
-    const client = createDbClient({ url: opts.url, connectionLimit: 10 })
+  async (app, opts: { url: string; poolSize: number }) => {
+    const client = createDbClient({ url: opts.url, connectionLimit: opts.poolSize })
     app.decorate('dbClient', client)
     app.decorate('db', client.db)
     app.addHook('onClose', () => client.close())
