@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { connect, type Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { build, testConfig } from './helper.js'
@@ -63,15 +63,20 @@ function answer(raw: string) {
   return { status: Number(head.split(' ')[1]), head, json: JSON.parse(body) as { success: boolean; data: unknown; message: string } }
 }
 
+/** The connection was cut no earlier than the limit `name`, and no later than it plus one connections check. */
+function cutAfter(t: Test, afterMs: number, name: 'HEADERS_TIMEOUT_MS' | 'REQUEST_TIMEOUT_MS', what: string) {
+  const timeout = Number(LIMITS[name])
+  t.ok(afterMs >= timeout - 50, `not before the timeout (${afterMs} ms)`)
+  t.ok(afterMs <= timeout + Number(LIMITS.CONNECTIONS_CHECKING_INTERVAL_MS) + SLACK_MS, `closed within the ${what} + check interval (${afterMs} ms)`)
+}
+
 t.test('a client sending its headers slowly (slowloris) is cut off at the configured headers timeout', async (t) => {
   const out = await session((socket, closed) => {
     socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n')
     // One header line every 100 ms: never idle, never finished.
     trickle(socket, closed, 'X-Slow: 1\r\n', 100)
   })
-  const limit = Number(LIMITS.HEADERS_TIMEOUT_MS) + Number(LIMITS.CONNECTIONS_CHECKING_INTERVAL_MS)
-  t.ok(out.afterMs >= Number(LIMITS.HEADERS_TIMEOUT_MS) - 50, `not before the timeout (${out.afterMs} ms)`)
-  t.ok(out.afterMs <= limit + SLACK_MS, `closed within the headers timeout + check interval (${out.afterMs} ms)`)
+  cutAfter(t, out.afterMs, 'HEADERS_TIMEOUT_MS', 'headers timeout')
   const res = answer(out.received)
   t.equal(res.status, 408)
   t.same(res.json, { success: false, data: null, message: 'the request took too long to arrive' }, 'in the envelope')
@@ -82,9 +87,7 @@ t.test('a client sending its body slowly is cut off at the configured request ti
     socket.write('POST /api/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{')
     trickle(socket, closed, ' ', 100)
   })
-  const limit = Number(LIMITS.REQUEST_TIMEOUT_MS) + Number(LIMITS.CONNECTIONS_CHECKING_INTERVAL_MS)
-  t.ok(out.afterMs >= Number(LIMITS.REQUEST_TIMEOUT_MS) - 50, `not before the timeout (${out.afterMs} ms)`)
-  t.ok(out.afterMs <= limit + SLACK_MS, `closed within the request timeout + check interval (${out.afterMs} ms)`)
+  cutAfter(t, out.afterMs, 'REQUEST_TIMEOUT_MS', 'request timeout')
   t.equal(answer(out.received).status, 408)
 })
 

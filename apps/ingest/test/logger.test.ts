@@ -2,9 +2,8 @@ import t from 'tap'
 import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import path from 'node:path'
-import { Writable } from 'node:stream'
-import pino from 'pino'
 import { bridgeMediaServerLogs, redactStreamPaths } from '../src/logger.js'
+import { capturedLogger } from './helper.js'
 
 const KEY = '3b241101-e2bb-4255-8caf-4136c566a962'
 const require = createRequire(import.meta.url)
@@ -53,14 +52,8 @@ t.test('stream paths are redacted, for any application', async (t) => {
 })
 
 t.test("node-media-server's own logger, bridged, writes no key", async (t) => {
-  const out: string[] = []
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      out.push(chunk.toString())
-      done()
-    }
-  })
-  bridgeMediaServerLogs(pino({ level: 'debug' }, sink))
+  const { log, lines: out } = capturedLogger()
+  bridgeMediaServerLogs(log)
   const nmsLogger = require('node-media-server/src/core/logger.js') as { error(m: string): void; info(m: string): void }
   nmsLogger.error(lines.rtmpInvalid('live', `${KEY} `))
   nmsLogger.error(lines.flvInvalid('live', `${KEY}\u0000`))

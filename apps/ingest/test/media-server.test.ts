@@ -8,9 +8,7 @@ import { createRequire } from 'node:module'
 import net from 'node:net'
 import { networkInterfaces, tmpdir } from 'node:os'
 import path from 'node:path'
-import { Writable } from 'node:stream'
 import { promisify } from 'node:util'
-import pino from 'pino'
 import { createDbClient, findStreamByKey, streams, users } from '@livestream/db'
 import { createTestDatabase } from '@livestream/db/testing'
 import { loadConfig } from '../src/config.js'
@@ -19,6 +17,7 @@ import { LiveStreams } from '../src/live-streams.js'
 import { bridgeMediaServerLogs } from '../src/logger.js'
 import { createMediaServer, storePath } from '../src/media-server.js'
 import { PublishAuth } from '../src/publish-auth.js'
+import { capturedLogger } from './helper.js'
 
 const require = createRequire(import.meta.url)
 const Context = require('node-media-server/src/core/context.js') as { eventEmitter: NodeJS.EventEmitter }
@@ -55,16 +54,7 @@ const config = loadConfig({
   HTTP_REQUEST_TIMEOUT_MS: '2000',
   HTTP_HEADERS_TIMEOUT_MS: '1000'
 })
-const logLines: string[] = []
-const log = pino(
-  { level: 'debug' },
-  new Writable({
-    write(chunk: Buffer, _enc, done) {
-      logLines.push(chunk.toString())
-      done()
-    }
-  })
-)
+const { log, lines: logLines } = capturedLogger()
 bridgeMediaServerLogs(log)
 const producer = new EventsProducer('redis://127.0.0.1:6379', `lstest-ms-${randomBytes(4).toString('hex')}`, config.nodeId, log)
 let lookups = 0

@@ -1,10 +1,10 @@
 import t from 'tap'
-import { Writable } from 'node:stream'
 import pino from 'pino'
 import { createDbClient, findStreamByKey, streams, users, type Database, type PublishTarget } from '@livestream/db'
 import { createTestDatabase } from '@livestream/db/testing'
 import { eq } from 'drizzle-orm'
 import { keyFingerprint, PublishAuth, type PublishAuthOptions } from '../src/publish-auth.js'
+import { capturedLogger } from './helper.js'
 
 const tdb = await createTestDatabase('ls_pauth')
 const client = createDbClient({ url: tdb.url })
@@ -115,14 +115,7 @@ t.test('a burst from a fresh address cannot run more lookups at once than the fa
 })
 
 t.test('a database that cannot be reached refuses the publish as unavailable, and the log line carries no key', async (t) => {
-  const lines: string[] = []
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      lines.push(chunk.toString())
-      done()
-    }
-  })
-  const captured = pino({ level: 'info' }, sink)
+  const { log: captured, lines } = capturedLogger('info')
   const dead = createDbClient({ url: 'mysql://nobody:x@127.0.0.1:1/none' })
   t.teardown(() => dead.close())
   const a = auth({ db: dead.db, log: captured })
