@@ -48,6 +48,22 @@ export class Heartbeat {
     }
   }
 
+  /** Ids of the nodes (this one included) whose latest heartbeat is younger than `ms`. Throws if Redis cannot say. */
+  async nodesSeenWithin(ms: number): Promise<Set<string>> {
+    const all = await this.redis.hgetall(heartbeatKey(this.prefix))
+    const since = Date.now() - ms
+    const seen = new Set<string>()
+    for (const [id, raw] of Object.entries(all)) {
+      try {
+        const { at } = JSON.parse(raw) as { at?: unknown }
+        if (typeof at === 'number' && at > since) seen.add(id)
+      } catch {
+        // an unreadable entry proves nothing
+      }
+    }
+    return seen
+  }
+
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer)
     await this.redis.quit().catch(() => this.redis.disconnect())

@@ -7,7 +7,7 @@ import { checkFfmpeg } from './ffmpeg.js'
 import { Heartbeat } from './heartbeat.js'
 import { LiveStreams } from './live-streams.js'
 import { bridgeMediaServerLogs, type Logger } from './logger.js'
-import { removeLeftoverMedia } from './media-folders.js'
+import { removeLeftoverMedia, removeOrphanMedia } from './media-folders.js'
 import { createMediaHttp } from './media-http.js'
 import { createMediaServer } from './media-server.js'
 import { recheckKeys } from './key-recheck.js'
@@ -82,6 +82,21 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     }
   }, config.keyRecheckMs)
 
+  // Media of nodes gone for good (sharing this MEDIA_ROOT) is swept; only when Redis can say who is alive.
+  let sweeping = false
+  const sweep = setInterval(async () => {
+    if (sweeping) return
+    sweeping = true
+    try {
+      const alive = await heartbeat.nodesSeenWithin(config.mediaOrphanMs)
+      await removeOrphanMedia(config.mediaRoot, config.nodeId, alive, config.mediaOrphanMs, log)
+    } catch (err) {
+      log.debug({ err: loggableError(err) }, 'orphan media sweep skipped')
+    } finally {
+      sweeping = false
+    }
+  }, Math.min(Math.max(config.mediaOrphanMs / 4, 250), 60_000))
+
   http.listen(config.httpPort, config.host)
   await once(http, 'listening')
   await media.run()
@@ -94,6 +109,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     close() {
       closing ??= (async () => {
         clearInterval(recheck)
+        clearInterval(sweep)
         await media.stopAccepting()
         await live.endAll('node-shutdown')
         await media.stop()

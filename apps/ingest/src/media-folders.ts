@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from './logger.js'
 
@@ -6,7 +6,8 @@ import type { Logger } from './logger.js'
  * Several ingest nodes may share one MEDIA_ROOT (one host, or one shared volume behind a web server), and the
  * playback URLs stay `/hls/<playback_id>/…`. So each media folder names the node that writes it, in a file the media
  * HTTP never serves, and a node removes only folders it owns: at start (leftovers of its own earlier run) and after
- * a stream's retention (unless another node has taken the stream over meanwhile).
+ * a stream's retention (unless another node has taken the stream over meanwhile). The one exception: folders of a node
+ * that is gone for good (killed, never restarted) are swept by the nodes still running (`removeOrphanMedia`).
  */
 export const OWNER_FILE = '.ingest-node'
 const KINDS = ['hls', 'dash'] as const
@@ -57,4 +58,36 @@ export async function removeLeftoverMedia(mediaRoot: string, nodeId: string, log
     }
     if (removed || kept) log.info({ kind, removed, keptForOtherNodes: kept }, 'leftover media folders of this node removed')
   }
+}
+
+/**
+ * Folders whose owner is another node that has not sent a heartbeat for `orphanMs` (killed and never restarted: a
+ * scaled-down pod, a retired host), or that have no owner at all, and that nothing has written into for `orphanMs`
+ * either: nobody else will ever remove them. A live stream's folder gains a segment every few seconds, so it is never
+ * that old; a stream another node has taken over names that node.
+ */
+export async function removeOrphanMedia(
+  mediaRoot: string,
+  nodeId: string,
+  aliveNodes: ReadonlySet<string>,
+  orphanMs: number,
+  log: Logger
+): Promise<number> {
+  let removed = 0
+  const before = Date.now() - orphanMs
+  for (const kind of KINDS) {
+    const dir = path.join(mediaRoot, kind)
+    for (const id of await readdir(dir).catch(() => [] as string[])) {
+      if (!PLAYBACK_ID.test(id)) continue
+      const folder = path.join(dir, id)
+      const owner = await ownerOf(folder)
+      if (owner === nodeId || (owner !== null && aliveNodes.has(owner))) continue
+      const modified = await stat(folder).then((s) => s.mtimeMs, () => Date.now())
+      if (modified > before) continue
+      await rm(folder, { recursive: true, force: true })
+      removed++
+    }
+  }
+  if (removed) log.info({ removed, orphanMs }, 'media folders of nodes gone for good removed')
+  return removed
 }

@@ -1,9 +1,9 @@
 import t, { type Test } from 'tap'
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import pino from 'pino'
-import { claimMediaFolders, OWNER_FILE, removeLeftoverMedia, removeOwnMedia } from '../src/media-folders.js'
+import { claimMediaFolders, OWNER_FILE, removeLeftoverMedia, removeOrphanMedia, removeOwnMedia } from '../src/media-folders.js'
 
 const log = pino({ level: 'silent' })
 
@@ -52,4 +52,31 @@ t.test('a fresh MEDIA_ROOT gets its hls and dash folders', async (t) => {
   const dir = await root(t)
   await removeLeftoverMedia(path.join(dir, 'new'), 'node-a', log)
   t.same(await list(path.join(dir, 'new')), ['dash', 'hls'])
+})
+
+t.test("folders of a node gone for good are swept by the others once untouched for the orphan time; nothing else is", async (t) => {
+  const dir = await root(t)
+  const ORPHAN_MS = 60_000
+  const age = async (id: string, ms: number) => {
+    const when = new Date(Date.now() - ms)
+    for (const kind of ['hls', 'dash']) await utimes(path.join(dir, kind, id), when, when)
+  }
+  await claimMediaFolders(dir, 'deadOld', 'node-dead')
+  await age('deadOld', ORPHAN_MS * 2)
+  await claimMediaFolders(dir, 'deadRecent', 'node-dead') // written into a moment ago: maybe still being served
+  await claimMediaFolders(dir, 'aliveOld', 'node-alive') // its node still beats: retention is its business
+  await age('aliveOld', ORPHAN_MS * 2)
+  await claimMediaFolders(dir, 'mineOld', 'node-a') // the sweeping node's own: left to its retention timers
+  await age('mineOld', ORPHAN_MS * 2)
+  await mkdir(path.join(dir, 'hls', 'unownedOld'))
+  await utimes(path.join(dir, 'hls', 'unownedOld'), new Date(0), new Date(0))
+  await mkdir(path.join(dir, 'hls', 'unownedFresh')) // another node between its mkdir and its owner file
+  await mkdir(path.join(dir, 'hls', '..bad name'))
+  await utimes(path.join(dir, 'hls', '..bad name'), new Date(0), new Date(0))
+
+  const removed = await removeOrphanMedia(dir, 'node-a', new Set(['node-a', 'node-alive']), ORPHAN_MS, log)
+  t.equal(removed, 3, 'both folders of the dead node, and the old unowned one')
+  t.same(await list(path.join(dir, 'hls')), ['..bad name', 'aliveOld', 'deadRecent', 'mineOld', 'unownedFresh'])
+  t.same(await list(path.join(dir, 'dash')), ['aliveOld', 'deadRecent', 'mineOld'])
+  t.equal(await removeOrphanMedia(path.join(dir, 'missing'), 'node-a', new Set(), ORPHAN_MS, log), 0, 'a MEDIA_ROOT not there yet is no error')
 })

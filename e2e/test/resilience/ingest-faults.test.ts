@@ -138,3 +138,35 @@ t.test('ingest killed with 10 live streams: the reaper ends them, a restart does
   const [published] = await sql.query("SELECT COUNT(*) n FROM stream_events WHERE type = 'stream.published'")
   t.equal((published as Array<{ n: number }>)[0]!.n >= 10, true)
 })
+
+t.test('ingest killed and never restarted: another node on the same MEDIA_ROOT sweeps its media after the orphan time', async (t) => {
+  const ORPHAN_MS = 3_000
+  const survivor = await startIngest(stack, { INGEST_NODE_ID: 'survivor', MEDIA_ORPHAN_MS: String(ORPHAN_MS) })
+  t.teardown(() => survivor.stop())
+  const doomed = await startIngest(stack, { INGEST_NODE_ID: 'doomed' })
+  const s = await owner.createStream('never coming back')
+  const publisher = await publishClipLoop(doomed.rtmpUrl(s.stream_key), 40, 'doomed-publisher')
+  t.teardown(() => publisher.stop())
+  const live = await waitFor('live', async () => {
+    const v = await owner.stream(s.id)
+    return v.status === 'live' ? v : null
+  })
+  const folders = ['hls', 'dash'].map((kind) => path.join(stack.mediaRoot, kind, live.playback_id))
+  await waitFor('segments written', async () => (await segmentsIn(folders[0]!)).length >= 2)
+  await new Promise((r) => setTimeout(r, ORPHAN_MS * 1.5))
+  t.ok((await readdir(folders[0]!)).length > 0, 'while its node lives and writes, the survivor leaves its media alone')
+
+  await doomed.stop('SIGKILL')
+  await publisher.stop()
+  const killedAt = Date.now()
+  await waitFor('the dead node’s folders removed', async () => {
+    const left = await Promise.all(folders.map((f) => readdir(f).then(() => true, () => false)))
+    return left.every((exists) => !exists)
+  }, 30_000)
+  const sweptMs = Date.now() - killedAt
+  t.comment(`swept ${sweptMs} ms after the kill (MEDIA_ORPHAN_MS=${ORPHAN_MS})`)
+  // Its last heartbeat and segment came up to half a second before the kill; a sweep ignoring them would strike
+  // within one sweep interval (a quarter of the orphan time).
+  t.ok(sweptMs >= ORPHAN_MS - 1_000, `not before its heartbeat and writes were ${ORPHAN_MS} ms old (${sweptMs} ms)`)
+  t.ok(await waitFor('the sweep log line', async () => /media folders of nodes gone for good removed/.test(survivor.output())), 'the survivor said so')
+})
