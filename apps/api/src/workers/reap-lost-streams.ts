@@ -26,30 +26,24 @@ export interface Reaped {
 const ABSENCE_GRACE_MS = 5_000
 
 /**
+ * Heartbeats older than this are deleted: their node is long gone (a missing heartbeat and a stale one mean the same
+ * to the reaper and to ingest's media sweep), and node ids are often one-off (pod names), so the hash would only grow.
+ */
+export const HEARTBEAT_FORGET_MS = 24 * 3600_000
+
+/**
  * Ends live streams whose ingest node is gone: silent for longer than `nodeTimeoutMs` (`node-lost`), or alive but no
  * longer holding the stream, as after a restart (`not-on-node`). Streams made live by hand (`POST /start`, no node)
  * are left alone. Goes through the streams service, so an already-ended stream is not touched twice and several api
  * instances may reap at once.
  */
 export async function reapLostStreams(deps: ReapDeps, now = Date.now()): Promise<Reaped[]> {
+  const beats = await readHeartbeats(deps, now)
   const live = await deps.db
     .select({ id: streams.id, nodeId: streams.ingestNodeId, startedAt: streams.startedAt, updatedAt: streams.updatedAt })
     .from(streams)
     .where(and(eq(streams.status, 'live'), isNotNull(streams.ingestNodeId)))
   if (live.length === 0) return []
-
-  const raw = await deps.redis.hgetall(heartbeatKey(deps.queuePrefix))
-  const beats = new Map<string, NodeHeartbeat>()
-  for (const [nodeId, json] of Object.entries(raw)) {
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(json)
-    } catch {
-      continue
-    }
-    const hb = parseHeartbeat(parsed)
-    if (hb) beats.set(nodeId, hb)
-  }
 
   const reaped: Reaped[] = []
   for (const s of live) {
@@ -70,4 +64,27 @@ export async function reapLostStreams(deps: ReapDeps, now = Date.now()): Promise
     if (changed) reaped.push({ streamId: s.id, nodeId, reason })
   }
   return reaped
+}
+
+/** The latest heartbeat of each node, by node id; the long-forgotten ones are deleted on the way. */
+async function readHeartbeats(deps: ReapDeps, now: number): Promise<Map<string, NodeHeartbeat>> {
+  const key = heartbeatKey(deps.queuePrefix)
+  const raw = await deps.redis.hgetall(key)
+  const beats = new Map<string, NodeHeartbeat>()
+  const forgotten: string[] = []
+  for (const [nodeId, json] of Object.entries(raw)) {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(json)
+    } catch {
+      continue
+    }
+    const hb = parseHeartbeat(parsed)
+    if (!hb) continue
+    if (now - hb.at > HEARTBEAT_FORGET_MS) forgotten.push(nodeId)
+    else beats.set(nodeId, hb)
+  }
+  // HDEL by field: a node that beat again in between is deleted too, and is back at its next beat (seconds).
+  if (forgotten.length) await deps.redis.hdel(key, ...forgotten)
+  return beats
 }

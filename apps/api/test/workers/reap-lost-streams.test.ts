@@ -5,7 +5,7 @@ import { Redis } from 'ioredis'
 import { createDbClient, streams, users } from '@livestream/db'
 import { createTestDatabase } from '@livestream/db/testing'
 import { heartbeatKey, type NodeHeartbeat } from '@livestream/events'
-import { reapLostStreams } from '../../src/workers/reap-lost-streams.js'
+import { HEARTBEAT_FORGET_MS, reapLostStreams } from '../../src/workers/reap-lost-streams.js'
 import { createStreamsService } from '../../src/plugins/app/streams/streams-service.js'
 
 const tdb = await createTestDatabase('ls_reap')
@@ -75,4 +75,14 @@ t.test('streams made live by hand (no node) are left alone', async (t) => {
   await service.transition(s.id, 'live', { actorUserId: u.insertId, at: new Date(Date.now() - 3_600_000) })
   await reapLostStreams(deps)
   t.equal((await status(s.id)).status, 'live')
+})
+
+t.test('heartbeats a day old are forgotten; younger ones, stale or not, stay', async (t) => {
+  await beat({ nodeId: 'retired-pod', at: Date.now() - HEARTBEAT_FORGET_MS - 60_000 })
+  await beat({ nodeId: 'silent-an-hour', at: Date.now() - 3600_000 })
+  await beat({ nodeId: 'beating' })
+  await reapLostStreams(deps)
+  const left = await redis.hkeys(heartbeatKey(prefix))
+  t.notOk(left.includes('retired-pod'), 'the day-old one is deleted')
+  t.ok(left.includes('silent-an-hour') && left.includes('beating'), 'the others stay')
 })
