@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
-import { heartbeatKey, type NodeHeartbeat } from '@livestream/events'
+import { heartbeatKey, parseHeartbeats, type NodeHeartbeat } from '@livestream/events'
 import type { Logger } from './logger.js'
 
 /**
@@ -50,18 +50,9 @@ export class Heartbeat {
 
   /** Ids of the nodes (this one included) whose latest heartbeat is younger than `ms`. Throws if Redis cannot say. */
   async nodesSeenWithin(ms: number): Promise<Set<string>> {
-    const all = await this.redis.hgetall(heartbeatKey(this.prefix))
     const since = Date.now() - ms
-    const seen = new Set<string>()
-    for (const [id, raw] of Object.entries(all)) {
-      try {
-        const { at } = JSON.parse(raw) as { at?: unknown }
-        if (typeof at === 'number' && at > since) seen.add(id)
-      } catch {
-        // an unreadable entry proves nothing
-      }
-    }
-    return seen
+    const beats = parseHeartbeats(await this.redis.hgetall(heartbeatKey(this.prefix)))
+    return new Set([...beats].filter(([, hb]) => hb.at > since).map(([nodeId]) => nodeId))
   }
 
   async stop(): Promise<void> {

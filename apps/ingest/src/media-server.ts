@@ -179,21 +179,21 @@ export function createMediaServer({ config, auth, live, log }: MediaServerDeps) 
  *   commands take about 5 KB); the ask itself pauses the socket until our verdict (see `prePublish`).
  */
 function guardConnections(nms: NmsInstance, limits: IngestConfig['rtmpPrePublish'], log: Logger) {
-  const asked = new WeakSet<Socket>()
-  const deadlines = new WeakMap<Socket, NodeJS.Timeout>()
+  /** Connections that have not asked to publish yet, with their deadline. */
+  const unproven = new WeakMap<Socket, NodeJS.Timeout>()
   nms.rtmpServer.tcpServer?.on('connection', (socket: Socket) => {
     const remote = socket.remoteAddress
     const deadline = setTimeout(() => {
       log.warn({ remote, deadlineMs: limits.deadlineMs }, 'RTMP connection closed: no publish within the deadline')
       socket.destroy()
     }, limits.deadlineMs).unref()
-    deadlines.set(socket, deadline)
+    unproven.set(socket, deadline)
     socket.once('close', () => clearTimeout(deadline))
     let received = 0
     for (const listener of socket.listeners('data') as Array<(chunk: Buffer) => void>) {
       socket.off('data', listener)
       socket.on('data', (chunk: Buffer) => {
-        if (!asked.has(socket) && (received += chunk.length) > limits.maxBytes) {
+        if (unproven.has(socket) && (received += chunk.length) > limits.maxBytes) {
           log.warn({ remote, maxBytes: limits.maxBytes }, 'RTMP connection closed: too much data before a publish')
           socket.destroy()
           return
@@ -210,8 +210,8 @@ function guardConnections(nms: NmsInstance, limits: IngestConfig['rtmpPrePublish
   return {
     /** The connection asked to publish: from here on its publish verdict decides. */
     publishAsked(socket: Socket) {
-      asked.add(socket)
-      clearTimeout(deadlines.get(socket))
+      clearTimeout(unproven.get(socket))
+      unproven.delete(socket)
     }
   }
 }

@@ -61,3 +61,19 @@ export function isStreamEvent(value: unknown): value is StreamEvent {
 export function parseHeartbeat(value: unknown): NodeHeartbeat | null {
   return heartbeatCheck.Check(value) ? value : null
 }
+
+/** The heartbeat hash as Redis' HGETALL returns it (node id -> JSON), read into valid heartbeats; the rest is skipped. */
+export function parseHeartbeats(hash: Record<string, string>): Map<string, NodeHeartbeat> {
+  const beats = new Map<string, NodeHeartbeat>()
+  for (const [nodeId, json] of Object.entries(hash)) {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(json)
+    } catch {
+      continue
+    }
+    const hb = parseHeartbeat(parsed)
+    if (hb) beats.set(nodeId, hb)
+  }
+  return beats
+}

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { InvalidEventError, jobIdFor, newEventId, parseHeartbeat, parseStreamEvent, type StreamEvent } from '../src/index.js'
+import { InvalidEventError, jobIdFor, newEventId, parseHeartbeat, parseHeartbeats, parseStreamEvent, type StreamEvent } from '../src/index.js'
 
 const published: StreamEvent = {
   type: 'stream.published',
@@ -41,4 +41,11 @@ t.test('heartbeats validate', async (t) => {
   const hb = { nodeId: 'n', bootId: 'b', playbackBaseUrl: 'http://x', at: Date.now(), streamIds: [1, 2] }
   t.same(parseHeartbeat(hb), hb)
   t.equal(parseHeartbeat({ ...hb, streamIds: ['1'] }), null)
+})
+
+t.test('a heartbeat hash read back from Redis keeps the valid entries only', async (t) => {
+  const hb = { nodeId: 'n', bootId: 'b', playbackBaseUrl: 'http://x', at: 1, streamIds: [] }
+  const beats = parseHeartbeats({ n: JSON.stringify(hb), broken: '{not json', wrong: JSON.stringify({ ...hb, at: 'now' }) })
+  t.same([...beats.keys()], ['n'])
+  t.same(beats.get('n'), hb)
 })

@@ -1,7 +1,7 @@
 import { and, eq, isNotNull } from 'drizzle-orm'
 import type { Redis } from 'ioredis'
 import { streams, type Database } from '@livestream/db'
-import { heartbeatKey, parseHeartbeat, type NodeHeartbeat } from '@livestream/events'
+import { heartbeatKey, parseHeartbeats, type NodeHeartbeat } from '@livestream/events'
 import type { StreamsService } from '../plugins/app/streams/streams-service.js'
 
 export interface ReapDeps {
@@ -69,21 +69,9 @@ export async function reapLostStreams(deps: ReapDeps, now = Date.now()): Promise
 /** The latest heartbeat of each node, by node id; the long-forgotten ones are deleted on the way. */
 async function readHeartbeats(deps: ReapDeps, now: number): Promise<Map<string, NodeHeartbeat>> {
   const key = heartbeatKey(deps.queuePrefix)
-  const raw = await deps.redis.hgetall(key)
-  const beats = new Map<string, NodeHeartbeat>()
-  const forgotten: string[] = []
-  for (const [nodeId, json] of Object.entries(raw)) {
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(json)
-    } catch {
-      continue
-    }
-    const hb = parseHeartbeat(parsed)
-    if (!hb) continue
-    if (now - hb.at > HEARTBEAT_FORGET_MS) forgotten.push(nodeId)
-    else beats.set(nodeId, hb)
-  }
+  const beats = parseHeartbeats(await deps.redis.hgetall(key))
+  const forgotten = [...beats].filter(([, hb]) => now - hb.at > HEARTBEAT_FORGET_MS).map(([nodeId]) => nodeId)
+  for (const nodeId of forgotten) beats.delete(nodeId)
   // HDEL by field: a node that beat again in between is deleted too, and is back at its next beat (seconds).
   if (forgotten.length) await deps.redis.hdel(key, ...forgotten)
   return beats
