@@ -1,0 +1,235 @@
+/**
+ * The live window of one broadcast, in memory: the contract between the packager (which writes CMAF init segments,
+ * parts and segments here) and the media HTTP side (which renders LL-HLS playlists and the DASH MPD from it and
+ * serves the bytes). One set of bytes serves both protocols: a segment is the concatenation of its parts, each part
+ * one `moof`+`mdat`.
+ *
+ * Tracks are separate CMAF tracks (one per kind), aligned on media sequence numbers: segment `msn` of the audio track
+ * covers about the same time as segment `msn` of the video track. The leading track (video when present) decides the
+ * cuts; the others follow at their first sample at or after the cut.
+ */
+
+export type TrackKind = 'video' | 'audio'
+
+export interface TrackInfo {
+  kind: TrackKind
+  /** RFC 6381 codec string: `avc1.64001f`, `mp4a.40.2`. */
+  codec: string
+  /** Units per second of this track's decode times (`mdhd` timescale, `tfdt`). */
+  timescale: number
+  width?: number
+  height?: number
+  /** Frames per second, when known (metadata or measured). */
+  frameRate?: number
+  sampleRate?: number
+  channels?: number
+}
+
+export interface Part {
+  /** Index within its segment, from 0. */
+  index: number
+  /** Seconds. */
+  duration: number
+  /** Starts with a keyframe (always true for audio). */
+  independent: boolean
+  /** One `moof` + `mdat`. */
+  bytes: Buffer
+}
+
+export interface Segment {
+  /** Media sequence number; the same numbering on every track of a window. */
+  msn: number
+  /** The `tfdt` of its first sample, in the track's timescale (DASH `SegmentTimeline@t`). */
+  baseMediaDecodeTime: number
+  /** Wall-clock time (epoch ms) of its first sample as ingest received it: `EXT-X-PROGRAM-DATE-TIME`. */
+  programDateTime: number
+  /** Completed parts, in order. */
+  parts: Part[]
+  /** Seconds: the sum of its parts' durations (final once `complete`). */
+  duration: number
+  complete: boolean
+  /** First segment after a reconnect or an init change: `EXT-X-DISCONTINUITY` (a new DASH Period). */
+  discontinuity: boolean
+  /** Which init segment its samples need (see `TrackWindow.init`). */
+  initVersion: number
+}
+
+type Waiter = { msn: number; part: number; resolve: (ok: boolean) => void; timer: NodeJS.Timeout }
+
+/** One track's window: its init segments and its recent segments, oldest first. */
+export class TrackWindow {
+  /** Init segments by version; a new version comes with a codec parameter change (SPS, sample rate). */
+  readonly inits = new Map<number, { info: TrackInfo; bytes: Buffer }>()
+  readonly segments: Segment[] = []
+  /** Discontinuities that have slid out of the window (`EXT-X-DISCONTINUITY-SEQUENCE`). */
+  discontinuitySequence = 0
+  ended = false
+  private readonly waiters = new Set<Waiter>()
+
+  constructor(
+    readonly kind: TrackKind,
+    /** Complete segments kept (plus the one being written). */
+    private readonly keepSegments: number
+  ) {}
+
+  get currentInitVersion(): number {
+    let v = -1
+    for (const k of this.inits.keys()) v = Math.max(v, k)
+    return v
+  }
+
+  get info(): TrackInfo | undefined {
+    return this.inits.get(this.currentInitVersion)?.info
+  }
+
+  // ---- writer side (the packager) ----
+
+  setInit(version: number, info: TrackInfo, bytes: Buffer): void {
+    this.inits.set(version, { info, bytes })
+  }
+
+  openSegment(s: Omit<Segment, 'parts' | 'duration' | 'complete'>): Segment {
+    const last = this.segments.at(-1)
+    if (last && !last.complete) this.closeSegment()
+    const seg: Segment = { ...s, parts: [], duration: 0, complete: false }
+    this.segments.push(seg)
+    this.trim()
+    this.wake()
+    return seg
+  }
+
+  addPart(part: Omit<Part, 'index'>): void {
+    const seg = this.segments.at(-1)
+    if (!seg || seg.complete) throw new Error('addPart without an open segment')
+    seg.parts.push({ ...part, index: seg.parts.length })
+    seg.duration += part.duration
+    this.wake()
+  }
+
+  closeSegment(): void {
+    const seg = this.segments.at(-1)
+    if (!seg || seg.complete) return
+    if (seg.parts.length === 0) {
+      this.segments.pop()
+    } else {
+      seg.complete = true
+    }
+    this.wake()
+  }
+
+  /** The broadcast is over: the last segment closes, playlists get `EXT-X-ENDLIST`, blocked requests return. */
+  end(): void {
+    this.closeSegment()
+    this.ended = true
+    this.wake()
+  }
+
+  private trim(): void {
+    while (this.segments.length > this.keepSegments + 1) {
+      const gone = this.segments.shift() as Segment
+      if (gone.discontinuity) this.discontinuitySequence++
+      // Init segments no segment needs any more go too (keep the current one).
+      const oldest = this.segments[0]?.initVersion ?? this.currentInitVersion
+      for (const v of this.inits.keys()) if (v < oldest && v !== this.currentInitVersion) this.inits.delete(v)
+    }
+  }
+
+  // ---- reader side (playlists, media HTTP) ----
+
+  segment(msn: number): Segment | undefined {
+    const first = this.segments[0]
+    if (!first) return undefined
+    return this.segments[msn - first.msn]
+  }
+
+  part(msn: number, index: number): Part | undefined {
+    return this.segment(msn)?.parts[index]
+  }
+
+  /** True once part `index` of segment `msn` exists (or a later segment does, or the track ended). */
+  has(msn: number, index: number): boolean {
+    if (this.ended) return true
+    const last = this.segments.at(-1)
+    if (!last) return false
+    if (last.msn > msn) return true
+    if (last.msn < msn) return false
+    return last.parts.length > index || last.complete
+  }
+
+  /** Resolves true when `has(msn, index)`, false after `timeoutMs` (blocking playlist reload, preload hints). */
+  waitFor(msn: number, index: number, timeoutMs: number): Promise<boolean> {
+    if (this.has(msn, index)) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const w: Waiter = {
+        msn,
+        part: index,
+        resolve,
+        timer: setTimeout(() => {
+          this.waiters.delete(w)
+          resolve(false)
+        }, timeoutMs)
+      }
+      this.waiters.add(w)
+    })
+  }
+
+  private wake(): void {
+    for (const w of this.waiters) {
+      if (this.has(w.msn, w.part)) {
+        clearTimeout(w.timer)
+        this.waiters.delete(w)
+        w.resolve(true)
+      }
+    }
+  }
+}
+
+/** Everything a node serves for one playback id. */
+export class MediaWindow {
+  readonly tracks = new Map<TrackKind, TrackWindow>()
+  /** Set once the packager saw the first sample, epoch ms. */
+  startedAt: number | null = null
+
+  constructor(
+    readonly playbackId: string,
+    /** Seconds: `HLS_SEGMENT_SECONDS` and `HLS_PART_SECONDS`, the targets the packager cuts at. */
+    readonly segmentTarget: number,
+    readonly partTarget: number,
+    readonly keepSegments: number
+  ) {}
+
+  track(kind: TrackKind): TrackWindow {
+    let t = this.tracks.get(kind)
+    if (!t) {
+      t = new TrackWindow(kind, this.keepSegments)
+      this.tracks.set(kind, t)
+    }
+    return t
+  }
+
+  /** The track whose cuts the others follow: video when there is one. */
+  get leader(): TrackWindow | undefined {
+    return this.tracks.get('video') ?? this.tracks.get('audio')
+  }
+
+  get ended(): boolean {
+    return [...this.tracks.values()].every((t) => t.ended) && this.tracks.size > 0
+  }
+}
+
+/** The windows this node serves, by playback id. The packager registers; the media HTTP side reads. */
+export class MediaWindows {
+  private readonly byId = new Map<string, MediaWindow>()
+  get(playbackId: string): MediaWindow | undefined {
+    return this.byId.get(playbackId)
+  }
+  set(w: MediaWindow): void {
+    this.byId.set(w.playbackId, w)
+  }
+  delete(playbackId: string): void {
+    this.byId.delete(playbackId)
+  }
+  values(): IterableIterator<MediaWindow> {
+    return this.byId.values()
+  }
+}
