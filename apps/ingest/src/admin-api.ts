@@ -1,21 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { createRequire } from 'node:module'
 import type { Server } from 'node:http'
 import type { IngestConfig } from './config.js'
 import type { Logger } from './logger.js'
+import { hashPassword, type NmsHttpServer } from './nms.js'
 
-const require = createRequire(import.meta.url)
-const { hashPassword } = require('node-media-server/src/api/handlers/password_hash.js') as { hashPassword: (plain: string) => string }
 
 type AdminConfig = NonNullable<IngestConfig['admin']>
-
-/** node-media-server's HTTP side as its src/server/http_server.js builds it (`http.port` set). */
-export interface NmsHttpServer {
-  httpServer?: Server
-  wsServer?: { on(event: 'connection', listener: (ws: { terminate(): void }) => void): void; removeAllListeners(event: 'connection'): void }
-  run(): void
-}
 
 /**
  * What node-media-server 4.4.3 reads to turn its admin API on: `auth.jwt` (http_server.js mounts /api/v1 only then),

@@ -1,6 +1,6 @@
-import { createRequire } from 'node:module'
 import pino, { type Logger } from 'pino'
 import { loggableError } from '@livestream/db'
+import { routeNmsLogs } from './nms.js'
 
 export type { Logger }
 
@@ -23,21 +23,15 @@ export function redactStreamPaths(text: string): string {
     .replace(/(^|[\s=(])\/([A-Za-z0-9_-]+)\/[A-Za-z0-9_-]+(?=$|[\s,)])/g, '$1/$2/[redacted]')
 }
 
-const require = createRequire(import.meta.url)
-
 /**
  * node-media-server logs through its own singleton (forced to `debug`, printing stream paths, i.e. keys, with
  * console.log). Route it into our logger, keys redacted, at one level below ours so its chatter stays out by default.
  */
 export function bridgeMediaServerLogs(logger: Logger): void {
-  const nmsLogger = require('node-media-server/src/core/logger.js') as {
-    level: string
-    log: (message: string, level?: string) => void
-  }
   const child = logger.child({ component: 'node-media-server' })
-  nmsLogger.log = (message: string, level = 'info') => {
-    const line = redactStreamPaths(String(message))
+  routeNmsLogs((message, level) => {
+    const line = redactStreamPaths(message)
     if (level === 'error') child.warn(line)
     else child.debug(line)
-  }
+  })
 }

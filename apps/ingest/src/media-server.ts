@@ -1,44 +1,15 @@
 import { readdir, rm } from 'node:fs/promises'
-import { createRequire } from 'node:module'
-import type { Server as NetServer, Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import path from 'node:path'
 import { loggableError } from '@livestream/db'
-import { adminAuthConfig, takeOverAdminServer, type NmsHttpServer } from './admin-api.js'
+import { adminAuthConfig, takeOverAdminServer } from './admin-api.js'
 import type { IngestConfig } from './config.js'
 import type { LiveStreams } from './live-streams.js'
 import type { Logger } from './logger.js'
+import { createNodeMediaServer, publisherOf, type NmsInstance, type NmsSession } from './nms.js'
 import { keyFingerprint, type PublishAuth } from './publish-auth.js'
 
-const require = createRequire(import.meta.url)
-const NodeMediaServer = require('node-media-server') as new (config: unknown) => NmsInstance
-const Context = require('node-media-server/src/core/context.js') as {
-  broadcasts: Map<string, { publisher: unknown }>
-}
-
-/** The parts of node-media-server's server object we reach into (its src/index.js). */
-interface NmsInstance {
-  on(event: string, listener: (session: NmsSession) => void): void
-  run(): Promise<void>
-  stop(): Promise<void>
-  httpServer: NmsHttpServer
-  rtmpServer: { tcpServer?: NetServer }
-  historyServer: { isRunning: boolean; stop(): void }
-}
-
-/** The parts of node-media-server's sessions we use (src/session/rtmp_session.js, flv_session.js). */
-export interface NmsSession {
-  id: string
-  ip: string
-  protocol: string
-  streamApp: string
-  streamName: string
-  streamPath: string
-  /** RTMP sessions only. */
-  socket?: Socket
-  /** HTTP-FLV and WebSocket-FLV sessions: the request, whose socket carries the connection. */
-  req?: { socket?: Socket }
-  close(): void
-}
+export type { NmsSession }
 
 const addressOf = (ip: string) => ip.replace(/:\d+$/, '')
 
@@ -71,7 +42,7 @@ export interface MediaServerDeps {
  * sessions (HTTP-FLV on the admin port, relays) have no socket to hold and are cut at once.
  */
 export function createMediaServer({ config, auth, live, log }: MediaServerDeps) {
-  const nms = new NodeMediaServer({
+  const nms = createNodeMediaServer({
     bind: config.host,
     rtmp: { port: config.rtmpPort, chunk_size: 60_000, gop_cache: true, ping: 30, ping_timeout: 60 },
     ...(config.admin ? { http: { port: config.admin.port }, auth: adminAuthConfig(config.admin) } : {}),
@@ -110,7 +81,7 @@ export function createMediaServer({ config, auth, live, log }: MediaServerDeps) 
     if (socket.destroyed) return
     if (!verdict.ok) return refuse(verdict.reason, { key: keyFingerprint(key) })
     // node-media-server may have refused it on its own meanwhile (a second publisher on a live path).
-    if (Context.broadcasts.get(session.streamPath)?.publisher !== session) return refuse('path already has a publisher')
+    if (publisherOf(session.streamPath) !== session) return refuse('path already has a publisher')
     const slogS = slog.child({ streamId: verdict.target.id })
     socket.once('close', () => live.publisherGone(verdict.target.id, session))
     try {
