@@ -32,10 +32,10 @@ bash scripts/ensure-services.sh
 
 say "installing dependencies"
 pnpm install --frozen-lockfile
-say "building"
-pnpm build
 
 if [ "${1:-}" = "start" ]; then
-  exec pnpm start
+  exec pnpm start   # builds, migrates, runs
 fi
+say "building"
+pnpm build
 say "done: 'pnpm start' runs the stack, 'pnpm test' runs every test"

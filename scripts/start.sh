@@ -38,7 +38,8 @@ stop() {
 }
 trap 'stop; exit 0' INT TERM
 
-say "api:     http://localhost:${PORT:-3000}/api   (health: /healthz, /readyz)"
+say "api:     http://localhost:${PORT:-3000}/api"
+say "health:  http://localhost:${PORT:-3000}/healthz and /readyz"
 say "rtmp:    rtmp://localhost:${RTMP_PORT:-1935}/live  + your stream key"
 say "media:   http://localhost:${HTTP_PORT:-8000}/hls/<playback_id>/index.m3u8"
 
