@@ -1,7 +1,7 @@
 // Shared bench helpers: ports, processes we own (stopped by process group, never by name), CPU/RSS sampling, stats.
 import { spawn, execFileSync } from 'node:child_process'
 import { once } from 'node:events'
-import { readdirSync, readFileSync, mkdirSync, existsSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -24,16 +24,37 @@ export async function freePort() {
   })
 }
 
+function tail(file, bytes = 500_000) {
+  try {
+    const size = statSync(file).size
+    const text = readFileSync(file, 'utf8')
+    return size > bytes ? text.slice(-bytes) : text
+  } catch {
+    return ''
+  }
+}
+
 /** A child in its own process group; `stop()` signals the group and waits. */
 export function start(name, cmd, args, env = {}, opts = {}) {
-  const child = spawn(cmd, args, { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'], ...opts })
+  // `logTo`: stdout and stderr go to that file under bench/.work (as a service's logs go to a file or journald), so
+  // a chatty server at its default log level is not also paying for this process reading its pipe.
+  const { logTo, ...spawnOpts } = opts
+  const logFile = logTo ? path.join(WORK, logTo) : null
+  const fd = logFile ? openSync(logFile, 'w') : null
+  const child = spawn(cmd, args, {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    detached: true,
+    stdio: fd === null ? ['ignore', 'pipe', 'pipe'] : ['ignore', fd, fd],
+    ...spawnOpts
+  })
+  if (fd !== null) closeSync(fd)
   let out = ''
   const keep = (d) => {
     out += d
     if (out.length > 1_000_000) out = out.slice(-500_000)
   }
-  child.stdout.on('data', keep)
-  child.stderr.on('data', keep)
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
   const exited = once(child, 'exit')
   const group = (sig) => {
     try {
@@ -44,7 +65,7 @@ export function start(name, cmd, args, env = {}, opts = {}) {
     name,
     child,
     pid: child.pid,
-    output: () => out,
+    output: () => (logFile ? tail(logFile) : out),
     exited,
     async stop(sig = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) {

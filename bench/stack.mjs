@@ -13,8 +13,8 @@ export async function benchStack(name) {
     DATABASE_URL: db.url,
     REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
     QUEUE_PREFIX: `lsbench-${name}-${randomBytes(3).toString('hex')}`,
-    JWT_SECRET: randomBytes(32).toString('hex'),
-    LOG_LEVEL: 'warn'
+    JWT_SECRET: randomBytes(32).toString('hex')
+    // LOG_LEVEL stays at its default (info): benchmarks measure what production runs.
   }
   const procs = []
   const stack = {
@@ -22,9 +22,9 @@ export async function benchStack(name) {
     common,
     mediaRoot,
     /** `nodeArgs` go before the entry, as for ingest. */
-    async api(env = {}, entry = 'server.js', nodeArgs = []) {
+    async api(env = {}, entry = 'server.js', nodeArgs = [], startOpts = { logTo: `${name}-api-${procs.length}.log` }) {
       const port = await freePort()
-      const p = start('api', process.execPath, [...nodeArgs, path.join(ROOT, 'apps/api/dist', entry)], { ...common, PORT: String(port), HOST: '127.0.0.1', AUTH_RATE_LIMIT_MAX: '100000', ...env })
+      const p = start('api', process.execPath, [...nodeArgs, path.join(ROOT, 'apps/api/dist', entry)], { ...common, PORT: String(port), HOST: '127.0.0.1', AUTH_RATE_LIMIT_MAX: '100000', ...env }, startOpts)
       procs.push(p)
       p.url = `http://127.0.0.1:${port}`
       if (entry === 'server.js') await waitFor('api', async () => (await fetch(`${p.url}/healthz`)).ok)
@@ -43,7 +43,7 @@ export async function benchStack(name) {
         INGEST_PUBLIC_URL: `http://127.0.0.1:${httpPort}`,
         MEDIA_ROOT: mediaRoot,
         ...env
-      })
+      }, { logTo: `${name}-ingest-${procs.length}.log` })
       procs.push(p)
       Object.assign(p, { rtmpPort, httpPort, publicUrl: `http://127.0.0.1:${httpPort}` })
       await waitFor('ingest', async () => (await fetch(`${p.publicUrl}/healthz`)).ok)

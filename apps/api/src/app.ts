@@ -8,6 +8,7 @@ import redisPlugin from './plugins/external/redis.js'
 import authPlugin from './plugins/external/auth.js'
 import errorsPlugin, { clientErrorHandler } from './plugins/app/errors.js'
 import securityHeaders from './plugins/app/security-headers.js'
+import accessLog from './plugins/app/access-log.js'
 import servicesPlugin from './plugins/app/services.js'
 import consumerPlugin from './plugins/app/stream-events/consumer.js'
 import reaperPlugin from './plugins/app/stream-events/reaper.js'
@@ -61,7 +62,9 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     // Long params reach the validator (a clear 400) rather than the router (a bare 414).
     routerOptions: { maxParamLength: 1_000 },
     // Requests that arrive once shutdown has begun get our own 503 (below), in the envelope.
-    return503OnClosing: false
+    return503OnClosing: false,
+    // One access line per request instead (plugins/app/access-log.ts).
+    disableRequestLogging: true
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
 
@@ -81,6 +84,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
       .send({ success: false, data: null, message: 'the server is shutting down, try again' })
   })
   await app.register(securityHeaders)
+  await app.register(accessLog)
   if (config.corsOrigins.length) await app.register(cors, { origin: config.corsOrigins })
   await app.register(rateLimit, { global: false })
   await app.register(dbPlugin, { url: config.databaseUrl, poolSize: config.dbPoolSize })

@@ -10,9 +10,14 @@ const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi
  * worth the risk. Authorization and cookie headers are not logged at all.
  */
 export function requestSerializer(req: { method: string; url: string; id: string; ip?: string }) {
-  const q = req.url.indexOf('?')
-  const path = q === -1 ? req.url : req.url.slice(0, q)
-  return { method: req.method, url: path.replace(UUID, '[redacted]'), reqId: req.id, remoteAddress: req.ip }
+  return { method: req.method, url: requestPath(req.url), reqId: req.id, remoteAddress: req.ip }
+}
+
+/** A request URL as it may be logged: no query string, key-shaped segments redacted. */
+export function requestPath(url: string): string {
+  const q = url.indexOf('?')
+  const path = q === -1 ? url : url.slice(0, q)
+  return path.replace(UUID, '[redacted]')
 }
 
 /**
@@ -22,8 +27,12 @@ export function requestSerializer(req: { method: string; url: string; id: string
  */
 export const logSerializers = { req: requestSerializer, err: loggableError }
 
-/** The process logger: JSON, with secrets redacted wherever they might appear. */
-export function createLogger(level: string, destination?: DestinationStream) {
+/**
+ * The process logger: JSON, with secrets redacted wherever they might appear. Without a destination it writes to
+ * stdout asynchronously (lines written while a write is in flight are coalesced, the rest flushed when the process
+ * exits): a synchronous write per access line blocks the event loop on a slow pipe.
+ */
+export function createLogger(level: string, destination: DestinationStream = pino.destination({ dest: 1, sync: false })) {
   return pino(
     {
       level,

@@ -13,6 +13,7 @@ closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
   if (err) app.log.error({ err }, 'closing after an error')
   else app.log.info({ signal }, 'closing')
   await app.close()
+  logger.flush()
 })
 
 await app.listen({ port: config.port, host: config.host })

@@ -10,7 +10,7 @@ import { waitFor } from '../../src/wait.js'
 
 t.test('SIGTERM on the api: requests in flight are answered, the consumer hands back its jobs, nothing is lost', async (t) => {
   const stack = await createStackEnv('sigterm')
-  const env = { CONSUMER_CONCURRENCY: '4', REAPER_ENABLED: 'false', AUTH_RATE_LIMIT_MAX: '1000' }
+  const env = { CONSUMER_CONCURRENCY: '4', REAPER_ENABLED: 'false', AUTH_RATE_LIMIT_MAX: '1000', LOG_LEVEL: 'debug' }
   let api = await startApi(stack, env)
   const redis = new Redis(stack.redisUrl, { maxRetriesPerRequest: null })
   const queue = new Queue(STREAM_EVENTS_QUEUE, { connection: redis, prefix: stack.queuePrefix })
