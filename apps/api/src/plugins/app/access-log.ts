@@ -11,7 +11,7 @@ export default fp(
   async (app) => {
     // At debug, the arrival too (what a shutdown test waits for: requests received, not yet answered).
     app.addHook('onRequest', (request, _reply, done) => {
-      if (request.log.isLevelEnabled('debug')) request.log.debug({ method: request.method, url: requestPath(request.url) }, 'incoming request')
+      request.log.debug({ method: request.method, url: requestPath(request.url) }, 'incoming request')
       done()
     })
     app.addHook('onResponse', (request, reply, done) => {
