@@ -10,7 +10,8 @@ import { requestPath } from '../../logger.js'
 export default fp(
   async (app) => {
     // At debug, the arrival too (what a shutdown test waits for: requests received, not yet answered).
-    app.addHook('onRequest', (request, _reply, done) => {
+    const arrivals = app.log.level === 'debug' || app.log.level === 'trace'
+    if (arrivals) app.addHook('onRequest', (request, _reply, done) => {
       request.log.debug({ method: request.method, url: requestPath(request.url) }, 'incoming request')
       done()
     })
