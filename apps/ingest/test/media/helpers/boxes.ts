@@ -70,3 +70,14 @@ export function parseTrun(b: Box): Trun {
 export function tfdt(b: Box): number {
   return b.body[0] === 1 ? b.body.readUInt32BE(4) * 2 ** 32 + b.body.readUInt32BE(8) : b.body.readUInt32BE(4)
 }
+
+/** The samples of one part (`moof` + `mdat`) with their decode times. */
+export function partSamples(part: Buffer): { dts: number; duration: number; size: number; flags?: number; cto?: number }[] {
+  const boxes = readBoxes(part)
+  let dts = tfdt(find(boxes, 'moof/traf/tfdt') as Box)
+  return parseTrun(find(boxes, 'moof/traf/trun') as Box).samples.map((s) => {
+    const out = { ...s, dts }
+    dts += s.duration
+    return out
+  })
+}
