@@ -203,31 +203,41 @@ function renditionReport(track: TrackWindow): { msn: number; part: number } | nu
   return null
 }
 
-type Cached = { version: string; byKey: Map<string, Buffer | null> }
+type Cached = { version: string; byKey: Map<string, Buffer | number | null> }
 
 /** Renders each playlist once per window change and hands every request the same bytes. */
 export class HlsPlaylists {
   private readonly cache = new WeakMap<MediaWindow, Cached>()
 
   multivariant(w: MediaWindow): Buffer | null {
-    return this.cached(w, 'index', () => renderMultivariant(w))
+    return this.cached(w, 'index', () => {
+      const text = renderMultivariant(w)
+      return text === null ? null : Buffer.from(text)
+    })
   }
 
   media(w: MediaWindow, kind: TrackKind, skip: boolean): Buffer | null {
-    return this.cached(w, skip ? `${kind}+skip` : kind, () => renderMediaPlaylist(w, kind, skip))
+    return this.cached(w, skip ? `${kind}+skip` : kind, () => {
+      const text = renderMediaPlaylist(w, kind, skip)
+      return text === null ? null : Buffer.from(text)
+    })
   }
 
-  private cached(w: MediaWindow, key: string, render: () => string | null): Buffer | null {
+  /** `holdLimitMs` of a track, computed once per window change like the playlists. */
+  holdMs(w: MediaWindow, track: TrackWindow): number {
+    return this.cached(w, `${track.kind}:hold`, () => holdLimitMs(w, track))
+  }
+
+  private cached<T extends Buffer | number | null>(w: MediaWindow, key: string, render: () => T): T {
     const version = w.version
     let c = this.cache.get(w)
     if (!c || c.version !== version) {
       c = { version, byKey: new Map() }
       this.cache.set(w, c)
     }
-    let out = c.byKey.get(key)
+    let out = c.byKey.get(key) as T | undefined
     if (out === undefined) {
-      const text = render()
-      out = text === null ? null : Buffer.from(text)
+      out = render()
       c.byKey.set(key, out)
     }
     return out
