@@ -28,6 +28,10 @@ export const EnvSchema = Type.Object({
   AUTH_CACHE_MS: Int(3_000),
   KEY_RECHECK_MS: Int(5_000, 50),
   HLS_SEGMENT_SECONDS: Int(2, 1),
+  HLS_PART_SECONDS: Type.Number({ default: 0.33, minimum: 0.05 }),
+  MEDIA_WINDOW_SEGMENTS: Int(6, 3),
+  TLS_CERT_PATH: Type.Optional(Type.String({ minLength: 1 })),
+  TLS_KEY_PATH: Type.Optional(Type.String({ minLength: 1 })),
   PUBLISH_FAIL_LIMIT: Int(5, 1),
   PUBLISH_SLOWDOWN_MAX_MS: Int(3_000),
   RTMP_PUBLISH_DEADLINE_MS: Int(10_000, 100),
@@ -62,6 +66,12 @@ export interface IngestConfig {
   authCacheMs: number
   keyRecheckMs: number
   hlsSegmentSeconds: number
+  /** LL-HLS part target, seconds: the packager cuts parts of about this length; below the segment length. */
+  hlsPartSeconds: number
+  /** Complete segments each live window keeps in memory (plus the one being written). */
+  mediaWindowSegments: number
+  /** HTTP/2 with TLS for media HTTP (HTTP/1.1 still accepted); null: plain HTTP/1.1. */
+  tls: { certPath: string; keyPath: string } | null
   publishFailLimit: number
   publishSlowdownMaxMs: number
   /** An RTMP connection must ask to publish within `deadlineMs` of opening, having sent at most `maxBytes`. */
@@ -84,6 +94,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IngestConfi
   if ((env.API_USER && !env.API_PASS) || (!env.API_USER && env.API_PASS)) {
     throw new ConfigError('API_USER and API_PASS must be set together (or both left unset to disable the admin API)')
   }
+  if (!env.TLS_CERT_PATH !== !env.TLS_KEY_PATH) {
+    throw new ConfigError('TLS_CERT_PATH and TLS_KEY_PATH must be set together (or both left unset for plain HTTP)')
+  }
+  if (env.HLS_PART_SECONDS >= env.HLS_SEGMENT_SECONDS) {
+    throw new ConfigError('invalid environment variable HLS_PART_SECONDS: must be shorter than HLS_SEGMENT_SECONDS')
+  }
   return {
     host: env.HOST,
     rtmpPort: env.RTMP_PORT,
@@ -105,6 +121,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IngestConfi
     authCacheMs: env.AUTH_CACHE_MS,
     keyRecheckMs: env.KEY_RECHECK_MS,
     hlsSegmentSeconds: env.HLS_SEGMENT_SECONDS,
+    hlsPartSeconds: env.HLS_PART_SECONDS,
+    mediaWindowSegments: env.MEDIA_WINDOW_SEGMENTS,
+    tls: env.TLS_CERT_PATH && env.TLS_KEY_PATH ? { certPath: path.resolve(env.TLS_CERT_PATH), keyPath: path.resolve(env.TLS_KEY_PATH) } : null,
     publishFailLimit: env.PUBLISH_FAIL_LIMIT,
     publishSlowdownMaxMs: env.PUBLISH_SLOWDOWN_MAX_MS,
     rtmpPrePublish: { deadlineMs: env.RTMP_PUBLISH_DEADLINE_MS, maxBytes: env.RTMP_PREPUBLISH_MAX_BYTES },

@@ -1,4 +1,5 @@
 import { once } from 'node:events'
+import { readFile } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import { createDbClient, findStreamByKey, findStreamsByIds, loggableError } from '@livestream/db'
 import type { IngestConfig } from './config.js'
@@ -8,7 +9,8 @@ import { Heartbeat } from './heartbeat.js'
 import { LiveStreams } from './live-streams.js'
 import { bridgeMediaServerLogs, type Logger } from './logger.js'
 import { removeLeftoverMedia, removeOrphanMedia } from './media-folders.js'
-import { createMediaHttp } from './media-http.js'
+import { closeMediaHttp, createMediaHttp } from './media-http.js'
+import { MediaWindows } from './media/window.js'
 import { createMediaServer } from './media-server.js'
 import { recheckKeys } from './key-recheck.js'
 import { renderMetrics } from './metrics.js'
@@ -48,13 +50,19 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
   })
   const heartbeat = new Heartbeat(config.redisUrl, config.queuePrefix, config.nodeId, config.publicUrl, config.heartbeatIntervalMs, () => live.ids(), log)
   const media = createMediaServer({ config, auth, live, log })
+  // The packager fills these (wiring to come); media HTTP serves them.
+  const windows = new MediaWindows()
+  const tls = config.tls ? { cert: await readFile(config.tls.certPath), key: await readFile(config.tls.keyPath) } : undefined
+  const health = () => ({ ok: true, detail: { nodeId: config.nodeId, liveStreams: live.size, eventsPending: producer.stats.pending } })
   const http = createMediaHttp({
-    mediaRoot: config.mediaRoot,
+    windows,
+    ...(tls ? { tls } : {}),
     host: config.host,
     port: config.httpPort,
     requestTimeout: config.http.requestTimeout,
     headersTimeout: config.http.headersTimeout,
-    health: () => ({ ok: true, detail: { nodeId: config.nodeId, liveStreams: live.size, eventsPending: producer.stats.pending } }),
+    health,
+    ready: health,
     metrics: () => renderMetrics(config.nodeId, live, auth, producer),
     log
   })
@@ -116,8 +124,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
         await heartbeat.stop()
         await producer.close()
         await dbClient.close()
-        http.closeAllConnections()
-        await new Promise<void>((r) => http.close(() => r()))
+        await closeMediaHttp(http)
       })()
       return closing
     }

@@ -1,21 +1,10 @@
-import { createReadStream } from 'node:fs'
-import { stat } from 'node:fs/promises'
 import http from 'node:http'
-import path from 'node:path'
+import http2 from 'node:http2'
+import type { Socket } from 'node:net'
 import type { Logger } from './logger.js'
-
-/** Only these names are ever served: a playback id and a file name our packager writes. Nothing else reaches the disk. */
-const ID = '[A-Za-z0-9_-]{1,64}'
-const ROUTE = new RegExp(
-  `^/(hls|dash)/(${ID})/(index\\.m3u8|seg_\\d{1,9}\\.ts|index\\.mpd|init-\\d{1,3}\\.m4s|chunk-\\d{1,3}-\\d{1,9}\\.m4s)$`
-)
-
-const TYPES: Record<string, { type: string; cache: string }> = {
-  '.m3u8': { type: 'application/vnd.apple.mpegurl', cache: 'no-cache' },
-  '.mpd': { type: 'application/dash+xml', cache: 'no-cache' },
-  '.ts': { type: 'video/mp2t', cache: 'public, max-age=60' },
-  '.m4s': { type: 'video/iso.segment', cache: 'public, max-age=60' }
-}
+import { parseMediaPath } from './media/media-paths.js'
+import { MediaRoutes } from './media/media-routes.js'
+import type { MediaWindows } from './media/window.js'
 
 const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
@@ -28,71 +17,138 @@ const CORS_HEADERS = {
   'access-control-allow-origin': '*',
   'access-control-allow-methods': 'GET, HEAD, OPTIONS',
   'access-control-allow-headers': 'range, content-type',
-  'access-control-expose-headers': 'content-length, content-range'
+  'access-control-expose-headers': 'content-length, content-range, date'
 }
+const BASE_HEADERS = { ...SECURITY_HEADERS, ...CORS_HEADERS }
+/** Longer request targets are refused with 414 before anything looks at them; ours are well under 200 characters. */
+const MAX_URL = 2_048
 
 export interface MediaHttpOptions {
-  mediaRoot: string
+  windows: MediaWindows
   host: string
   port: number
   requestTimeout: number
   headersTimeout: number
+  /** Liveness (`/healthz`). */
   health: () => { ok: boolean; detail: Record<string, unknown> }
+  /** Readiness (`/readyz`): 503 while not ok, so a load balancer sends no viewers. */
+  ready: () => { ok: boolean; detail: Record<string, unknown> }
   metrics: () => string
   log: Logger
+  /** HTTP/2 over TLS (HTTP/1.1 still accepted on the same port); plain HTTP/1.1 when absent. */
+  tls?: { cert: Buffer; key: Buffer }
+  /** Caps every held request below the spec's three target durations (tests). */
+  maxHoldMs?: number
 }
 
-function send(res: http.ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8') {
-  res.writeHead(status, { ...SECURITY_HEADERS, ...CORS_HEADERS, 'content-type': type, 'cache-control': 'no-store' })
+export type MediaHttpServer = http.Server | http2.Http2SecureServer
+
+const envelope = (success: boolean, data: unknown, message: string): string => JSON.stringify({ success, data, message })
+
+/** The one error answer: the JSON envelope, never the path asked for. */
+function fail(res: http.ServerResponse, status: number, message: string): void {
+  if (res.headersSent) return void res.destroy()
+  const body = envelope(false, null, message)
+  res.writeHead(status, { ...BASE_HEADERS, 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) })
   res.end(body)
 }
 
-/** Serves the packaged media from MEDIA_ROOT, plus /healthz and /metrics. GET and HEAD only. */
-export function createMediaHttp(opts: MediaHttpOptions): http.Server {
-  // Timeouts are enforced only when Node checks connections: check every second, not every 30 s (its default).
-  const serverOptions = {
-    requestTimeout: opts.requestTimeout,
-    headersTimeout: opts.headersTimeout,
-    connectionsCheckingInterval: 1_000,
-    keepAliveTimeout: 5_000
-  }
-  const server = http.createServer(serverOptions, async (req, res) => {
+function json(res: http.ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { ...BASE_HEADERS, 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) })
+  res.end(body)
+}
+
+/** Errors Node's parser answers before a request exists (no route, no envelope of ours otherwise). */
+const CLIENT_ERRORS: Record<string, [number, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'request header fields too large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'request timeout']
+}
+
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy()
+  const [status, message] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'bad request']
+  const body = envelope(false, null, message)
+  const headers = { ...BASE_HEADERS, 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body), connection: 'close' }
+  const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}`)
+  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n${lines.join('\r\n')}\r\n\r\n${body}`)
+}
+
+/**
+ * The media HTTP server of an ingest node: LL-HLS playlists, the DASH MPD and CMAF bytes from the live windows in
+ * memory, plus `/healthz`, `/readyz`, `/metrics` and `/time` (the clock DASH players sync to). GET, HEAD and OPTIONS.
+ */
+export function createMediaHttp(opts: MediaHttpOptions): MediaHttpServer {
+  const routes = new MediaRoutes({ windows: opts.windows, ...(opts.maxHoldMs === undefined ? {} : { maxHoldMs: opts.maxHoldMs }) })
+
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const method = req.method ?? 'GET'
+    const target = req.url ?? '/'
+    if (target.length > MAX_URL) return fail(res, 414, 'uri too long')
     if (method === 'OPTIONS') {
-      res.writeHead(204, { ...SECURITY_HEADERS, ...CORS_HEADERS, 'access-control-max-age': '86400' })
-      res.end()
-      return
+      res.writeHead(204, { ...BASE_HEADERS, 'access-control-max-age': '86400' })
+      return void res.end()
     }
-    if (method !== 'GET' && method !== 'HEAD') return send(res, 405, 'method not allowed\n')
-    const url = (req.url ?? '/').split('?')[0] as string
-    if (url === '/healthz') {
-      const h = opts.health()
-      return send(res, h.ok ? 200 : 503, JSON.stringify({ success: h.ok, data: h.detail, message: h.ok ? 'alive' : 'not ready' }), 'application/json')
+    if (method !== 'GET' && method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD, OPTIONS')
+      return fail(res, 405, 'method not allowed')
     }
-    if (url === '/metrics') return send(res, 200, opts.metrics(), 'text/plain; version=0.0.4')
-    const m = ROUTE.exec(url)
-    if (!m) return send(res, 404, 'not found\n')
-    const [, kind, id, file] = m as unknown as [string, string, string, string]
-    const full = path.join(opts.mediaRoot, kind, id, file)
-    let size: number
-    try {
-      const st = await stat(full)
-      if (!st.isFile()) return send(res, 404, 'not found\n')
-      size = st.size
-    } catch {
-      return send(res, 404, 'not found\n')
+    const q = target.indexOf('?')
+    const path = q === -1 ? target : target.slice(0, q)
+    if (path === '/healthz' || path === '/readyz') {
+      const h = path === '/healthz' ? opts.health() : opts.ready()
+      return json(res, h.ok ? 200 : 503, envelope(h.ok, h.detail, h.ok ? (path === '/healthz' ? 'alive' : 'ready') : 'not ready'))
     }
-    const t = TYPES[path.extname(file)] as { type: string; cache: string }
-    res.writeHead(200, { ...SECURITY_HEADERS, ...CORS_HEADERS, 'content-type': t.type, 'cache-control': t.cache, 'content-length': size })
-    if (method === 'HEAD') return res.end()
-    const stream = createReadStream(full)
-    stream.on('error', () => res.destroy())
-    stream.pipe(res)
+    if (path === '/metrics') {
+      res.writeHead(200, { ...BASE_HEADERS, 'content-type': 'text/plain; version=0.0.4', 'cache-control': 'no-store' })
+      return void res.end(opts.metrics())
+    }
+    if (path === '/time') {
+      // DASH UTCTiming (http-iso): the node's clock, which stamped every segment's programDateTime.
+      const now = new Date().toISOString()
+      res.writeHead(200, { ...BASE_HEADERS, 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'content-length': now.length })
+      return void res.end(method === 'HEAD' ? undefined : now)
+    }
+    const route = parseMediaPath(path)
+    if (!route) return fail(res, 404, 'not found')
+    const search = new URLSearchParams(q === -1 ? '' : target.slice(q + 1))
+    routes.serve(route, search, res, BASE_HEADERS, method === 'HEAD', (status, message) => fail(res, status, message)).catch((err: unknown) => {
+      opts.log.error({ err, route: route.type, playbackId: route.id }, 'media request failed')
+      fail(res, 500, 'internal error')
+    })
+  }
+
+  let server: MediaHttpServer
+  if (opts.tls) {
+    server = http2.createSecureServer({ cert: opts.tls.cert, key: opts.tls.key, allowHTTP1: true, maxSessionMemory: 10 })
+    // The compatibility API mirrors http's request/response for both protocols.
+    server.on('request', handle as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void)
+    // Node checks HTTP/1.1 header and request timeouts only on http.Server: an idle socket limit stands in here.
+    server.setTimeout(opts.requestTimeout)
+  } else {
+    // Timeouts are enforced only when Node checks connections: check every second, not every 30 s (its default).
+    server = http.createServer(
+      { requestTimeout: opts.requestTimeout, headersTimeout: opts.headersTimeout, connectionsCheckingInterval: 1_000, keepAliveTimeout: 5_000 },
+      handle
+    )
+    server.maxHeadersCount = 50
+  }
+  server.on('clientError', answerClientError)
+  const sockets = new Set<Socket>()
+  server.on('connection', (s: Socket) => {
+    sockets.add(s)
+    s.once('close', () => sockets.delete(s))
   })
-  server.maxHeadersCount = 50
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n')
-    else socket.destroy()
+  closers.set(server, () => {
+    for (const s of sockets) s.destroy()
   })
   return server
+}
+
+const closers = new WeakMap<MediaHttpServer, () => void>()
+
+/** Closes the server and every connection it holds (held requests included). */
+export async function closeMediaHttp(server: MediaHttpServer): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+  closers.get(server)?.()
+  await closed
 }

@@ -64,6 +64,8 @@ export class TrackWindow {
   /** Discontinuities that have slid out of the window (`EXT-X-DISCONTINUITY-SEQUENCE`). */
   discontinuitySequence = 0
   ended = false
+  /** Bumped on every change (init, segment, part, close, end): renderers cache what they built per version. */
+  version = 0
   private readonly waiters = new Set<Waiter>()
 
   constructor(
@@ -86,6 +88,7 @@ export class TrackWindow {
 
   setInit(version: number, info: TrackInfo, bytes: Buffer): void {
     this.inits.set(version, { info, bytes })
+    this.version++
   }
 
   openSegment(s: Omit<Segment, 'parts' | 'duration' | 'complete'>): Segment {
@@ -174,6 +177,7 @@ export class TrackWindow {
   }
 
   private wake(): void {
+    this.version++
     for (const w of this.waiters) {
       if (this.has(w.msn, w.part)) {
         clearTimeout(w.timer)
@@ -214,6 +218,13 @@ export class MediaWindow {
 
   get ended(): boolean {
     return [...this.tracks.values()].every((t) => t.ended) && this.tracks.size > 0
+  }
+
+  /** Changes whenever any track changes (or a track is added): the cache key of what is rendered from the window. */
+  get version(): string {
+    let sum = 0
+    for (const t of this.tracks.values()) sum += t.version
+    return `${this.tracks.size}:${sum}`
   }
 }
 
