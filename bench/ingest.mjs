@@ -1,5 +1,5 @@
 // Ingest capacity: N publishers of a looped 720p 2.5 Mbps clip (-c copy), into (1) our ingest, packaging HLS + DASH
-// per stream, (2) a bare node-media-server (no hooks, no packaging), (3) nginx-rtmp with `hls on` (the C peer, when
+// per stream in process (CMAF, LL-HLS + DASH, served from memory), (2) a bare node-media-server (no hooks, no packaging), (3) nginx-rtmp with `hls on` (the C peer, when
 // installed). Server-side CPU (process tree), RSS and PSS, publishers dropped, segments on time; publishers measured apart.
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -21,7 +21,7 @@ const NGINX_MODULE = '/usr/lib/nginx/modules/ngx_rtmp_module.so'
 const file = clip720()
 
 function onTime(dir, names) {
-  // A stream is on time when its newest segment is younger than two segment lengths.
+  // nginx-rtmp: a stream is on time when its newest segment file is younger than two segment lengths.
   let ok = 0
   for (const n of names) {
     const d = path.join(dir, n)
@@ -30,6 +30,35 @@ function onTime(dir, names) {
     const newest = Math.max(0, ...segs.map((f) => statSync(path.join(d, f)).mtimeMs))
     if (Date.now() - newest < SEG * 2000 + 1000) ok++
   }
+  return ok
+}
+
+/**
+ * Ours serves from memory: a stream is on time when its media playlist's live edge (the last program date-time plus
+ * the segments and parts after it) is younger than two segment lengths, the same bar as nginx-rtmp's files.
+ */
+async function onTimeHttp(base, playbackIds) {
+  let ok = 0
+  await Promise.all(
+    playbackIds.map(async (id) => {
+      try {
+        const mvUrl = `${base}/hls/${id}/index.m3u8`
+        const mv = await (await fetch(mvUrl)).text()
+        const variant = mv.split('\n').find((l) => l && !l.startsWith('#'))
+        if (!variant) return
+        const media = await (await fetch(new URL(variant.trim(), mvUrl))).text()
+        let edge = NaN
+        for (const line of media.split('\n')) {
+          if (line.startsWith('#EXT-X-PROGRAM-DATE-TIME:')) edge = Date.parse(line.slice(25))
+          else if (line.startsWith('#EXTINF:')) edge += Number.parseFloat(line.slice(8)) * 1000
+        }
+        // Parts of the segment being written, after the last complete one.
+        const tail = media.slice(media.lastIndexOf('#EXTINF:'))
+        for (const m of tail.matchAll(/#EXT-X-PART:DURATION=([\d.]+)/g)) edge += Number(m[1]) * 1000
+        if (Date.now() - edge < SEG * 2000 + 1000) ok++
+      } catch {}
+    })
+  )
   return ok
 }
 
@@ -48,7 +77,7 @@ async function drive(server, n, urlFor, segDir, segNames) {
     console.log(`dropped publisher (exit ${p.child.exitCode ?? p.child.signalCode}): ${p.output().trim().split('\n').slice(-3).join(' | ')}`)
   }
   if (gone.length) console.log(`server log tail:\n${server.output().trim().split('\n').slice(-8).join('\n')}`)
-  const timely = segDir ? onTime(segDir, segNames) : null
+  const timely = typeof segDir === 'function' ? await segDir() : segDir ? onTime(segDir, segNames) : null
   await Promise.all(pubs.map((p) => p.stop()))
   const cpu = srv.rootCpu + srv.childCpu
   return {
@@ -73,7 +102,7 @@ async function ours(n) {
     const user = await stack.user(api)
     const streams = []
     for (let i = 0; i < n; i++) streams.push(await stack.createStream(api, user, `cap${i}`))
-    return await drive(ingest, n, (i) => `rtmp://127.0.0.1:${ingest.rtmpPort}/live/${streams[i].stream_key}`, path.join(stack.mediaRoot, 'hls'), streams.map((s) => s.playback_id))
+    return await drive(ingest, n, (i) => `rtmp://127.0.0.1:${ingest.rtmpPort}/live/${streams[i].stream_key}`, () => onTimeHttp(ingest.publicUrl, streams.map((s) => s.playback_id)))
   } finally {
     await stack.close()
   }
@@ -137,7 +166,7 @@ for (const n of NS) {
   let g = null
   if (SERVERS.has('ours')) {
     o = await ours(n)
-    rows.push({ server: 'ours (HLS+DASH)', ...o })
+    rows.push({ server: 'ours (LL-HLS+DASH, in process)', ...o })
   }
   if (SERVERS.has('bare')) rows.push({ server: 'bare node-media-server', ...(await bare(n)) })
   if (SERVERS.has('nginx') && haveNginx) {
@@ -153,4 +182,4 @@ for (const n of NS) {
 const s = table(summary)
 console.log(`\n${s}`)
 // A partial run (some servers, or packager settings changed) is a before/after probe, not the record.
-if (SERVERS.size === 3 && Object.keys(OURS_ENV).length === 0) writeResults('ingest', `## Ingest capacity\n\n\`pnpm bench:ingest\` (BENCH_N=${NS.join(',')}, ${WINDOW / 1000} s window after ${WARMUP / 1000} s warm-up, 720p 2.5 Mbps clip looped with -c copy, ${SEG} s segments), ${new Date().toISOString().slice(0, 10)}, ${machine()}\n\nCPU: 100 % = one core, server process tree (node and its ffmpeg packagers) apart from the publishers. RSS sums each process's resident pages (shared libraries counted once per ffmpeg); PSS divides shared pages among the processes that map them: the memory the tree really takes. Targets: >= 100 publishers on 2 cores with none dropped; CPU per stream <= 1.5x nginx-rtmp.\n\n${s}\n\n${sections.join('\n\n')}`)
+if (SERVERS.size === 3 && Object.keys(OURS_ENV).length === 0) writeResults('ingest', `## Ingest capacity\n\n\`pnpm bench:ingest\` (BENCH_N=${NS.join(',')}, ${WINDOW / 1000} s window after ${WARMUP / 1000} s warm-up, 720p 2.5 Mbps clip looped with -c copy, ${SEG} s segments), ${new Date().toISOString().slice(0, 10)}, ${machine()}\n\nCPU: 100 % = one core, server process tree apart from the publishers. RSS sums each process's resident pages (shared libraries counted once per ffmpeg); PSS divides shared pages among the processes that map them: the memory the tree really takes. Targets: >= 100 publishers on 2 cores with none dropped; CPU per stream <= 1.5x nginx-rtmp.\n\n${s}\n\n${sections.join('\n\n')}`)

@@ -24,7 +24,6 @@ export const EnvSchema = Type.Object({
   RECONNECT_WINDOW_MS: Int(10_000),
   HEARTBEAT_INTERVAL_MS: Int(5_000, 50),
   MEDIA_RETENTION_MS: Int(60_000),
-  MEDIA_ORPHAN_MS: Int(600_000, 1_000),
   AUTH_CACHE_MS: Int(3_000),
   KEY_RECHECK_MS: Int(5_000, 50),
   HLS_SEGMENT_SECONDS: Int(2, 1),
@@ -61,8 +60,6 @@ export interface IngestConfig {
   reconnectWindowMs: number
   heartbeatIntervalMs: number
   mediaRetentionMs: number
-  /** Folders of a node silent this long, untouched this long, are removed by the nodes still running. */
-  mediaOrphanMs: number
   authCacheMs: number
   keyRecheckMs: number
   hlsSegmentSeconds: number
@@ -117,7 +114,6 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IngestConfi
     reconnectWindowMs: env.RECONNECT_WINDOW_MS,
     heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
     mediaRetentionMs: env.MEDIA_RETENTION_MS,
-    mediaOrphanMs: env.MEDIA_ORPHAN_MS,
     authCacheMs: env.AUTH_CACHE_MS,
     keyRecheckMs: env.KEY_RECHECK_MS,
     hlsSegmentSeconds: env.HLS_SEGMENT_SECONDS,

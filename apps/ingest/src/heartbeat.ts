@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
-import { heartbeatKey, parseHeartbeats, type NodeHeartbeat } from '@livestream/events'
+import { heartbeatKey, type NodeHeartbeat } from '@livestream/events'
 import type { Logger } from './logger.js'
 
 /**
@@ -46,13 +46,6 @@ export class Heartbeat {
     } catch (err) {
       this.log.warn({ err: { message: (err as Error).message } }, 'heartbeat not written')
     }
-  }
-
-  /** Ids of the nodes (this one included) whose latest heartbeat is younger than `ms`. Throws if Redis cannot say. */
-  async nodesSeenWithin(ms: number): Promise<Set<string>> {
-    const since = Date.now() - ms
-    const beats = parseHeartbeats(await this.redis.hgetall(heartbeatKey(this.prefix)))
-    return new Set([...beats].filter(([, hb]) => hb.at > since).map(([nodeId]) => nodeId))
   }
 
   async stop(): Promise<void> {

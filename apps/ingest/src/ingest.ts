@@ -4,11 +4,9 @@ import type { AddressInfo } from 'node:net'
 import { createDbClient, findStreamByKey, findStreamsByIds, loggableError } from '@livestream/db'
 import type { IngestConfig } from './config.js'
 import { EventsProducer } from './events-producer.js'
-import { checkFfmpeg } from './ffmpeg.js'
 import { Heartbeat } from './heartbeat.js'
 import { LiveStreams } from './live-streams.js'
 import { bridgeMediaServerLogs, type Logger } from './logger.js'
-import { removeLeftoverMedia, removeOrphanMedia } from './media-folders.js'
 import { closeMediaHttp, createMediaHttp } from './media-http.js'
 import { MediaWindows } from './media/window.js'
 import { createMediaServer } from './media-server.js'
@@ -21,11 +19,8 @@ export interface IngestHandle {
   close(): Promise<void>
 }
 
-/** Starts one ingest node: RTMP in, HLS/DASH out, events to the queue, heartbeats to Redis. */
+/** Starts one ingest node: RTMP in, LL-HLS/DASH out (packaged in process, served from memory), events to the queue, heartbeats to Redis. */
 export async function startIngest(config: IngestConfig, log: Logger): Promise<IngestHandle> {
-  const ffmpegVersion = await checkFfmpeg(config.ffmpegPath)
-  log.info({ ffmpeg: ffmpegVersion }, 'ffmpeg found')
-  await removeLeftoverMedia(config.mediaRoot, config.nodeId, log)
   bridgeMediaServerLogs(log)
 
   const dbClient = createDbClient({ url: config.databaseUrl, connectionLimit: 5 })
@@ -37,11 +32,13 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     slowdownMaxMs: config.publishSlowdownMaxMs,
     log: log.child({ component: 'publish-auth' })
   })
+  // The live windows: the packagers fill them, media HTTP serves them, all in memory.
+  const windows = new MediaWindows()
   const live = new LiveStreams({
-    ffmpegPath: config.ffmpegPath,
-    mediaRoot: config.mediaRoot,
-    nodeId: config.nodeId,
+    windows,
     segmentSeconds: config.hlsSegmentSeconds,
+    partSeconds: config.hlsPartSeconds,
+    windowSegments: config.mediaWindowSegments,
     reconnectWindowMs: config.reconnectWindowMs,
     mediaRetentionMs: config.mediaRetentionMs,
     playbackBaseUrl: config.publicUrl,
@@ -50,8 +47,6 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
   })
   const heartbeat = new Heartbeat(config.redisUrl, config.queuePrefix, config.nodeId, config.publicUrl, config.heartbeatIntervalMs, () => live.ids(), log)
   const media = createMediaServer({ config, auth, live, log })
-  // The packager fills these (wiring to come); media HTTP serves them.
-  const windows = new MediaWindows()
   const tls = config.tls ? { cert: await readFile(config.tls.certPath), key: await readFile(config.tls.keyPath) } : undefined
   const health = () => ({ ok: true, detail: { nodeId: config.nodeId, liveStreams: live.size, eventsPending: producer.stats.pending } })
   const http = createMediaHttp({
@@ -63,7 +58,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     headersTimeout: config.http.headersTimeout,
     health,
     ready: health,
-    metrics: () => renderMetrics(config.nodeId, live, auth, producer),
+    metrics: () => renderMetrics(config.nodeId, live, windows, auth, producer),
     log
   })
 
@@ -90,21 +85,6 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     }
   }, config.keyRecheckMs)
 
-  // Media of nodes gone for good (sharing this MEDIA_ROOT) is swept; only when Redis can say who is alive.
-  let sweeping = false
-  const sweep = setInterval(async () => {
-    if (sweeping) return
-    sweeping = true
-    try {
-      const alive = await heartbeat.nodesSeenWithin(config.mediaOrphanMs)
-      await removeOrphanMedia(config.mediaRoot, config.nodeId, alive, config.mediaOrphanMs, log)
-    } catch (err) {
-      log.debug({ err: loggableError(err) }, 'orphan media sweep skipped')
-    } finally {
-      sweeping = false
-    }
-  }, Math.min(Math.max(config.mediaOrphanMs / 4, 250), 60_000))
-
   http.listen(config.httpPort, config.host)
   await once(http, 'listening')
   await media.run()
@@ -117,7 +97,6 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     close() {
       closing ??= (async () => {
         clearInterval(recheck)
-        clearInterval(sweep)
         await media.stopAccepting()
         await live.endAll('node-shutdown')
         await media.stop()

@@ -1,8 +1,9 @@
 import type { StreamUnpublished } from '@livestream/events'
 import type { EventsProducer } from './events-producer.js'
 import type { Logger } from './logger.js'
-import { removeOwnMedia } from './media-folders.js'
-import { Packager } from './packager.js'
+import { CmafPackager, type MediaPacket } from './media/cmaf-packager.js'
+import { MediaWindow, type MediaWindows } from './media/window.js'
+import { tapBroadcast } from './nms.js'
 
 /** The RTMP connection currently publishing a stream, as much of it as we need. */
 export interface PublisherSession {
@@ -18,32 +19,43 @@ interface LiveStream {
   publisher: PublisherSession | null
   /** The first session of this publish: the `sessionId` of its events. */
   sessionId: string
-  packager: Packager
+  window: MediaWindow
+  packager: CmafPackager
+  /** `stream.published` went out: its first part was packaged. Before that the stream is not live anywhere. */
+  announced: boolean
   graceTimer: NodeJS.Timeout | null
+  log: Logger
 }
 
 export interface LiveStreamsOptions {
-  ffmpegPath: string
-  mediaRoot: string
-  nodeId: string
+  windows: MediaWindows
   segmentSeconds: number
+  partSeconds: number
+  /** Complete segments each track's live window keeps. */
+  windowSegments: number
   reconnectWindowMs: number
+  /** How long an ended stream's window (with its end mark) stays served. */
   mediaRetentionMs: number
   playbackBaseUrl: string
   producer: EventsProducer
   log: Logger
+  /** Where an accepted publish's packets come from: node-media-server's broadcast (tests feed their own). */
+  tap?: (streamPath: string, onPacket: (packet: MediaPacket) => void) => boolean
 }
 
 /**
- * What this node holds: one entry per live stream, from an accepted publish until the publisher has been gone for the
+ * What this node holds: one entry per publish, from an accepted publish until the publisher has been gone for the
  * whole reconnect window (or the key was revoked, or the node shuts down). Our window, not node-media-server's fixed
  * 30 s grace, decides when a stream is over.
+ *
+ * A publish is live once its first part is packaged: that is when `stream.published` goes out and players can start.
+ * A publish that cannot be packaged (a codec other than H.264/AAC) is refused with no event at all.
  */
 export class LiveStreams {
   private readonly streams = new Map<number, LiveStream>()
-  /** Media removals waiting out the retention, by playback id. */
+  /** Removals of ended windows waiting out the retention, by playback id. */
   private readonly cleanupTimers = new Map<string, NodeJS.Timeout>()
-  readonly stats = { published: 0, unpublished: 0, resumed: 0 }
+  readonly stats = { published: 0, unpublished: 0, resumed: 0, refusedMedia: 0 }
 
   constructor(private readonly opts: LiveStreamsOptions) {}
 
@@ -55,10 +67,6 @@ export class LiveStreams {
     return this.streams.size
   }
 
-  packagers(): Packager[] {
-    return [...this.streams.values()].map((s) => s.packager)
-  }
-
   keys(): Array<{ streamId: number; streamKey: string }> {
     return [...this.streams.values()].map((s) => ({ streamId: s.streamId, streamKey: s.streamKey }))
   }
@@ -68,13 +76,12 @@ export class LiveStreams {
     return this.streams.get(streamId)?.streamKey === streamKey
   }
 
-  /** An authorised publish began. A stream inside its reconnect window resumes: no new event, same packager. */
-  async accept(
-    target: { id: number; playbackId: string },
-    streamKey: string,
-    streamPath: string,
-    session: PublisherSession
-  ): Promise<void> {
+  /**
+   * An authorised publish begins: its media goes to this stream's packager from the next packet on. Call it before the
+   * publisher's socket resumes. A stream inside its reconnect window resumes: no new event, the same window, the
+   * timeline continued after a discontinuity.
+   */
+  accept(target: { id: number; playbackId: string }, streamKey: string, streamPath: string, session: PublisherSession): void {
     const log = this.opts.log.child({ streamId: target.id, sessionId: session.id })
     const existing = this.streams.get(target.id)
     if (existing) {
@@ -82,50 +89,74 @@ export class LiveStreams {
       existing.graceTimer = null
       existing.publisher = session
       existing.streamKey = streamKey
+      existing.packager.discontinuity()
+      this.tap(existing, streamPath)
       this.stats.resumed++
-      if (!existing.packager.running) await existing.packager.start()
       log.info('publisher came back within the reconnect window; stream stays live')
       return
     }
-    // Back within the media retention of an earlier publish: its folders are this publish's now.
+    // Back within the retention of an earlier publish: its ended window gives way to this one.
     this.cancelRemoval(target.playbackId)
-    const packager = new Packager({
-      ffmpegPath: this.opts.ffmpegPath,
-      mediaRoot: this.opts.mediaRoot,
-      nodeId: this.opts.nodeId,
-      playbackId: target.playbackId,
-      streamPath,
-      segmentSeconds: this.opts.segmentSeconds,
-      log
-    })
+    const window = new MediaWindow(target.playbackId, this.opts.segmentSeconds, this.opts.partSeconds, this.opts.windowSegments)
     const entry: LiveStream = {
       streamId: target.id,
       playbackId: target.playbackId,
       streamKey,
       publisher: session,
       sessionId: session.id,
-      packager,
-      graceTimer: null
+      window,
+      packager: new CmafPackager({ window, segmentSeconds: this.opts.segmentSeconds, partSeconds: this.opts.partSeconds, log }),
+      announced: false,
+      graceTimer: null,
+      log
     }
     this.streams.set(target.id, entry)
-    try {
-      await packager.start()
-    } catch (err) {
-      // Never live: no stream.published was sent, so nothing may be ended either. The entry goes before the
-      // session closes, so the connection's close finds nothing to wait for and no stream.unpublished follows.
-      if (this.streams.get(target.id) === entry) this.streams.delete(target.id)
-      await packager.stop().catch(() => undefined)
-      session.close()
-      throw err
+    this.opts.windows.set(window)
+    this.tap(entry, streamPath)
+  }
+
+  private tap(entry: LiveStream, streamPath: string): void {
+    const onPacket = (packet: MediaPacket) => {
+      if (this.streams.get(entry.streamId) !== entry) return
+      try {
+        entry.packager.push(packet)
+      } catch (err) {
+        this.refuseMedia(entry, err as Error)
+        return
+      }
+      if (!entry.announced && entry.window.leader?.segments[0]?.parts.length) this.announce(entry)
     }
+    if (!(this.opts.tap ?? tapBroadcast)(streamPath, onPacket)) throw new Error('node-media-server has no broadcast for the accepted publish')
+  }
+
+  private announce(entry: LiveStream): void {
+    entry.announced = true
     this.stats.published++
     this.opts.producer.send({
       type: 'stream.published',
-      streamId: target.id,
-      sessionId: session.id,
+      streamId: entry.streamId,
+      sessionId: entry.sessionId,
       playbackBaseUrl: this.opts.playbackBaseUrl
     })
-    log.info({ playbackId: target.playbackId }, 'stream is live')
+    entry.log.info({ playbackId: entry.playbackId, tracks: [...entry.window.tracks.keys()] }, 'stream is live')
+  }
+
+  /** Media we cannot package: the publish goes, and since it never went live, no event says anything about it. */
+  private refuseMedia(entry: LiveStream, err: Error): void {
+    this.stats.refusedMedia++
+    entry.log.warn({ reason: err.message }, 'publish refused: its media cannot be packaged (H.264 video and AAC audio only)')
+    if (entry.announced) {
+      void this.end(entry.streamId, 'publisher-left')
+      return
+    }
+    this.drop(entry)
+    entry.publisher?.close()
+  }
+
+  private drop(entry: LiveStream): void {
+    if (entry.graceTimer) clearTimeout(entry.graceTimer)
+    this.streams.delete(entry.streamId)
+    if (this.opts.windows.get(entry.playbackId) === entry.window) this.opts.windows.delete(entry.playbackId)
   }
 
   /** The publisher's connection closed: wait out the reconnect window before calling the stream over. */
@@ -133,34 +164,41 @@ export class LiveStreams {
     const entry = this.streams.get(streamId)
     if (!entry || entry.publisher !== session) return
     entry.publisher = null
+    if (!entry.announced) {
+      // Never live: nothing to wait for and nothing to tell.
+      this.drop(entry)
+      return
+    }
     this.opts.log.info({ streamId, windowMs: this.opts.reconnectWindowMs }, 'publisher left; waiting for a reconnect')
     entry.graceTimer = setTimeout(() => void this.end(streamId, 'publisher-left'), this.opts.reconnectWindowMs)
   }
 
-  /** Ends a stream now: disconnects its publisher, stops packaging, sends `stream.unpublished`, schedules media removal. */
+  /** Ends a stream now: disconnects its publisher, closes its playlists, sends `stream.unpublished`, schedules removal. */
   async end(streamId: number, reason: StreamUnpublished['reason']): Promise<void> {
     const entry = this.streams.get(streamId)
     if (!entry) return
     this.streams.delete(streamId)
     if (entry.graceTimer) clearTimeout(entry.graceTimer)
     entry.publisher?.close()
-    await entry.packager.stop()
+    entry.packager.end()
+    if (!entry.announced) {
+      this.drop(entry)
+      return
+    }
     this.stats.unpublished++
     this.opts.producer.send({ type: 'stream.unpublished', streamId, sessionId: entry.sessionId, reason })
     this.opts.log.info({ streamId, reason }, 'stream is over on this node')
-    this.scheduleRemoval(entry.playbackId)
+    this.scheduleRemoval(entry.window)
   }
 
-  private scheduleRemoval(playbackId: string): void {
-    this.cancelRemoval(playbackId)
+  private scheduleRemoval(window: MediaWindow): void {
+    this.cancelRemoval(window.playbackId)
     const timer = setTimeout(() => {
-      this.cleanupTimers.delete(playbackId)
-      void removeOwnMedia(this.opts.mediaRoot, playbackId, this.opts.nodeId).catch((err: Error) =>
-        this.opts.log.warn({ playbackId, err: { message: err.message } }, 'media folders not removed')
-      )
+      this.cleanupTimers.delete(window.playbackId)
+      if (this.opts.windows.get(window.playbackId) === window) this.opts.windows.delete(window.playbackId)
     }, this.opts.mediaRetentionMs)
     timer.unref()
-    this.cleanupTimers.set(playbackId, timer)
+    this.cleanupTimers.set(window.playbackId, timer)
   }
 
   private cancelRemoval(playbackId: string): void {
@@ -169,21 +207,10 @@ export class LiveStreams {
     this.cleanupTimers.delete(playbackId)
   }
 
-  /**
-   * Ends everything (node shutdown) and removes this node's media now: its HTTP server stops serving it anyway, and
-   * with nodes sharing MEDIA_ROOT, no other node's start will clean up after this one (each removes only its own).
-   */
+  /** Ends everything (node shutdown); the windows go with the process. */
   async endAll(reason: StreamUnpublished['reason']): Promise<void> {
     await Promise.all(this.ids().map((id) => this.end(id, reason)))
-    const waiting = [...this.cleanupTimers.keys()]
     for (const t of this.cleanupTimers.values()) clearTimeout(t)
     this.cleanupTimers.clear()
-    await Promise.all(
-      waiting.map((playbackId) =>
-        removeOwnMedia(this.opts.mediaRoot, playbackId, this.opts.nodeId).catch((err: Error) =>
-          this.opts.log.warn({ playbackId, err: { message: err.message } }, 'media folders not removed')
-        )
-      )
-    )
   }
 }

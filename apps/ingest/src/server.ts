@@ -1,6 +1,5 @@
 import { loggableError } from '@livestream/db'
 import { ConfigError, loadConfig } from './config.js'
-import { FfmpegMissingError } from './ffmpeg.js'
 import { startIngest } from './ingest.js'
 import { createLogger } from './logger.js'
 
@@ -16,17 +15,7 @@ try {
 }
 const log = createLogger(config.logLevel, config.nodeId)
 
-let node
-try {
-  node = await startIngest(config, log)
-} catch (err) {
-  if (err instanceof FfmpegMissingError) {
-    log.fatal(err.message)
-    process.stderr.write(`ingest: ${err.message}\n`)
-    process.exit(3)
-  }
-  throw err
-}
+const node = await startIngest(config, log)
 
 // Graceful stop: no new publishes, packaging ends, unpublish events go out, then the queue and clients close.
 let stopping = false

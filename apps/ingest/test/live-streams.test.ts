@@ -1,73 +1,113 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
 import pino from 'pino'
 import { EventsProducer } from '../src/events-producer.js'
-import { LiveStreams } from '../src/live-streams.js'
+import { LiveStreams, type LiveStreamsOptions } from '../src/live-streams.js'
+import { MediaWindows } from '../src/media/window.js'
+import type { MediaPacket } from '../src/media/cmaf-packager.js'
+import { makeFlv } from './media/helpers/ffmpeg.js'
+import { flvPackets } from './media/helpers/package.js'
+import { tag } from './media/helpers/flv-file.js'
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const log = pino({ level: 'silent' })
 
-t.test('packaging that cannot start leaves no stream behind and sends no event, then or when the session closes', async (t) => {
-  const root = await mkdtemp(path.join(tmpdir(), 'ls-live-'))
-  // The HLS folder cannot be created: its parent is a file.
-  await writeFile(path.join(root, 'hls'), 'not a folder')
+/** A LiveStreams whose publishes are fed by the test instead of node-media-server. */
+async function setup(t: { teardown(fn: () => Promise<void>): void }, over: Partial<LiveStreamsOptions> = {}) {
   const producer = new EventsProducer(REDIS_URL, `lstest-live-${randomBytes(4).toString('hex')}`, 'node-t', log)
-  t.teardown(async () => {
-    await producer.close(1_000)
-    await rm(root, { recursive: true, force: true })
-  })
+  const sent: string[] = []
+  const send = producer.send.bind(producer)
+  producer.send = (e) => (sent.push(e.type), send(e))
+  const feeds = new Map<string, (p: MediaPacket) => void>()
+  const windows = new MediaWindows()
   const live = new LiveStreams({
-    ffmpegPath: process.env.FFMPEG_PATH ?? 'ffmpeg',
-    mediaRoot: root,
-    nodeId: 'node-t',
+    windows,
     segmentSeconds: 1,
-    reconnectWindowMs: 100,
-    mediaRetentionMs: 100,
+    partSeconds: 0.25,
+    windowSegments: 4,
+    reconnectWindowMs: 300,
+    mediaRetentionMs: 300,
     playbackBaseUrl: 'http://127.0.0.1:1',
     producer,
-    log
+    log,
+    tap: (path, onPacket) => (feeds.set(path, onPacket), true),
+    ...over
   })
-  let closed = 0
-  const session = { id: 'sess-1', close: () => void closed++ }
-  await t.rejects(live.accept({ id: 7, playbackId: 'pb7' }, 'k', '/live/k', session), /ENOTDIR|EEXIST|not a directory/)
-  t.equal(live.size, 0, 'the stream is not held')
-  t.equal(closed, 1, 'the session was closed')
-  // What the connection's close handler does next: nothing may follow for a stream that never went live.
-  live.publisherGone(7, session)
-  await new Promise((r) => setTimeout(r, 400))
-  t.equal(producer.stats.queued, 0, 'no stream.published, no stream.unpublished')
-  t.same(live.ids(), [])
-  t.same(await readdir(root), ['hls'], 'nothing else written')
+  t.teardown(async () => {
+    await live.endAll('node-shutdown')
+    await producer.close(1_000)
+  })
+  const session = (id: string) => {
+    const s = { id, closed: 0, close: () => void s.closed++ }
+    return s
+  }
+  const feed = (path: string, packets: MediaPacket[]) => {
+    for (const p of packets) feeds.get(path)?.(p)
+  }
+  return { live, windows, sent, session, feed }
+}
+
+const clip = await flvPackets(await makeFlv('live-streams-av', { seconds: 2 }))
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+t.test('a publish is live once its first part is packaged: stream.published then, not at accept', async (t) => {
+  const { live, windows, sent, session, feed } = await setup(t)
+  live.accept({ id: 1, playbackId: 'pb1' }, 'k1', '/live/k1', session('s1'))
+  t.same(sent, [], 'nothing announced at accept: no media yet')
+  t.ok(windows.get('pb1'), 'the window is registered for media HTTP')
+  feed('/live/k1', clip.slice(0, 3))
+  t.same(sent, [], 'sequence headers alone make no part')
+  feed('/live/k1', clip)
+  t.same(sent, ['stream.published'], 'announced once')
+  t.same([...(windows.get('pb1')?.tracks.keys() ?? [])].sort(), ['audio', 'video'])
 })
 
-t.test('a node shutting down removes its own media at once, and only its own', async (t) => {
-  const root = await mkdtemp(path.join(tmpdir(), 'ls-live-'))
-  const producer = new EventsProducer(REDIS_URL, `lstest-live-${randomBytes(4).toString('hex')}`, 'node-s', log)
-  t.teardown(async () => {
-    await producer.close(1_000)
-    await rm(root, { recursive: true, force: true })
-  })
-  const options = {
-    ffmpegPath: process.env.FFMPEG_PATH ?? 'ffmpeg',
-    mediaRoot: root,
-    segmentSeconds: 1,
-    reconnectWindowMs: 100,
-    mediaRetentionMs: 60_000,
-    playbackBaseUrl: 'http://127.0.0.1:1',
-    producer,
-    log
-  }
-  const mine = new LiveStreams({ ...options, nodeId: 'node-s' })
-  const theirs = new LiveStreams({ ...options, nodeId: 'node-other' })
-  const session = (id: string) => ({ id, close: () => {} })
-  await mine.accept({ id: 1, playbackId: 'pbMine' }, 'k1', '/live/k1', session('a'))
-  await theirs.accept({ id: 2, playbackId: 'pbTheirs' }, 'k2', '/live/k2', session('b'))
-  t.same((await readdir(path.join(root, 'hls'))).sort(), ['pbMine', 'pbTheirs'])
-  await mine.endAll('node-shutdown')
-  t.same(await readdir(path.join(root, 'hls')), ['pbTheirs'], "its own folders go at once, not a retention later; the other node's stay")
-  t.same(await readdir(path.join(root, 'dash')), ['pbTheirs'])
-  await theirs.endAll('node-shutdown')
+t.test('media that cannot be packaged (not H.264/AAC) is refused with no event at all', async (t) => {
+  const { live, windows, sent, session, feed } = await setup(t)
+  const s = session('s2')
+  live.accept({ id: 2, playbackId: 'pb2' }, 'k2', '/live/k2', s)
+  const hevc = tag.video({ key: true, dts: 0 })
+  hevc.data[0] = 0x10 | 12 // codec id 12: HEVC in enhanced FLV's legacy slot
+  feed('/live/k2', [hevc])
+  t.equal(s.closed, 1, 'the publisher is cut')
+  t.equal(live.size, 0, 'nothing held')
+  t.equal(windows.get('pb2'), undefined, 'nothing served')
+  live.publisherGone(2, s)
+  await sleep(400)
+  t.same(sent, [], 'no stream.published, no stream.unpublished')
+  t.equal(live.stats.refusedMedia, 1)
+})
+
+t.test('a publisher gone before its first part leaves nothing behind and sends nothing', async (t) => {
+  const { live, sent, session, feed } = await setup(t)
+  const s = session('s3')
+  live.accept({ id: 3, playbackId: 'pb3' }, 'k3', '/live/k3', s)
+  feed('/live/k3', clip.slice(0, 2))
+  live.publisherGone(3, s)
+  await sleep(400)
+  t.equal(live.size, 0)
+  t.same(sent, [])
+})
+
+t.test('a reconnect within the window continues the same window after a discontinuity; the end closes it, retention removes it', async (t) => {
+  const { live, windows, sent, session, feed } = await setup(t)
+  const first = session('s4')
+  live.accept({ id: 4, playbackId: 'pb4' }, 'k4', '/live/k4', first)
+  feed('/live/k4', clip)
+  const window = windows.get('pb4')
+  const before = window?.leader?.segments.at(-1)?.msn ?? -1
+  live.publisherGone(4, first)
+  live.accept({ id: 4, playbackId: 'pb4' }, 'k4', '/live/k4', session('s4b'))
+  feed('/live/k4', clip)
+  t.equal(windows.get('pb4'), window, 'the same window')
+  const after = window?.leader?.segments.filter((s) => s.msn > before) ?? []
+  t.ok(after.length > 0 && after[0]?.discontinuity, 'the new publish starts a discontinuity segment')
+  t.same(sent, ['stream.published'], 'no second announce')
+  t.equal(live.stats.resumed, 1)
+  await live.end(4, 'publisher-left')
+  t.ok(window?.ended, 'the playlists end (EXT-X-ENDLIST)')
+  t.equal(windows.get('pb4'), window, 'still served during the retention')
+  await sleep(450)
+  t.equal(windows.get('pb4'), undefined, 'gone after it')
+  t.same(sent, ['stream.published', 'stream.unpublished'])
 })
