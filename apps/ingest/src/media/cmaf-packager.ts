@@ -9,13 +9,10 @@
  * only the interleaving skew of the publisher.
  */
 import type { Logger } from 'pino'
-import { parseAudioSpecificConfig } from './aac.js'
-import { parseAvcConfig } from './avc.js'
-import { audioInitSegment, videoInitSegment } from './boxes.js'
-import { FlvClock } from './clock.js'
 import { parseAudioTag, parseVideoTag, TAG_AUDIO, TAG_VIDEO, type MediaPacket } from './flv.js'
+import { audioConfig, Track, videoConfig, type Pending } from './track-state.js'
 import { TrackWriter, type Sample } from './track-writer.js'
-import type { MediaWindow, TrackInfo, TrackKind } from './window.js'
+import type { MediaWindow, TrackKind } from './window.js'
 
 export { UnsupportedMediaError, type MediaPacket } from './flv.js'
 
@@ -30,39 +27,11 @@ export interface CmafPackagerOptions {
   log: Logger
 }
 
-const VIDEO_TIMESCALE = 90_000
 const AAC_FRAME = 1024
 /** An audio dts this close to the previous one plus a frame is that: ms timestamps only round it. */
 const AUDIO_SNAP_MS = 2
 /** A step back this large (that is no 32-bit wrap) is an encoder restart: a new timeline, as for a reconnect. */
 const REBASE_BACK_MS = 1000
-
-interface Pending {
-  ms: number
-  ctsMs: number
-  key: boolean
-  pos: number
-  size: number
-  wall: number
-}
-
-interface Config {
-  bytes: Buffer
-  info: TrackInfo
-  init: Buffer
-}
-
-class Track {
-  readonly clock = new FlvClock()
-  writer: TrackWriter | null = null
-  config: Config | null = null
-  /** A changed configuration, applied at the next cut. */
-  pending: Config | null = null
-  /** Follower samples waiting for the leader's cut decisions. */
-  readonly queue: Pending[] = []
-  lastMs = -Infinity
-  constructor(readonly kind: TrackKind) {}
-}
 
 interface Cut {
   msn: number
@@ -352,18 +321,4 @@ export class CmafPackager {
     this.warned.add(key)
     this.log.warn(msg)
   }
-}
-
-function videoConfig(body: Buffer): Config {
-  const avc = parseAvcConfig(body)
-  const info: TrackInfo = { kind: 'video', codec: avc.codec, timescale: VIDEO_TIMESCALE, width: avc.width, height: avc.height }
-  if (avc.frameRate) info.frameRate = avc.frameRate
-  return { bytes: avc.record, info, init: videoInitSegment({ timescale: VIDEO_TIMESCALE, width: avc.width, height: avc.height, avcC: avc.record }) }
-}
-
-function audioConfig(body: Buffer): Config {
-  const aac = parseAudioSpecificConfig(body)
-  const info: TrackInfo = { kind: 'audio', codec: aac.codec, timescale: aac.sampleRate, sampleRate: aac.sampleRate, channels: aac.channels }
-  const asc = Buffer.from(body)
-  return { bytes: asc, info, init: audioInitSegment({ timescale: aac.sampleRate, sampleRate: aac.sampleRate, channels: aac.channels, asc }) }
 }

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
-import { existsSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { existsSync, rmSync } from 'node:fs'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
@@ -13,7 +13,8 @@ let dir: Promise<string> | null = null
 /** One temp dir per test process, removed at exit: clips are made once per file. */
 export function workDir(): Promise<string> {
   dir ??= mkdtemp(path.join(tmpdir(), 'ls-cmaf-')).then((d) => {
-    process.once('exit', () => void rm(d, { recursive: true, force: true }))
+    // Synchronous: nothing asynchronous runs in an exit handler.
+    process.once('exit', () => rmSync(d, { recursive: true, force: true }))
     return d
   })
   return dir
