@@ -14,6 +14,7 @@ import { createTestDatabase } from '@livestream/db/testing'
 import { loadConfig } from '../src/config.js'
 import { EventsProducer } from '../src/events-producer.js'
 import { LiveStreams } from '../src/live-streams.js'
+import { MediaWindows } from '../src/media/window.js'
 import { bridgeMediaServerLogs } from '../src/logger.js'
 import { createMediaServer, storePath } from '../src/media-server.js'
 import { PublishAuth } from '../src/publish-auth.js'
@@ -65,11 +66,12 @@ const auth = new PublishAuth({
   slowdownMaxMs: 100,
   log
 })
+const windows = new MediaWindows()
 const live = new LiveStreams({
-  ffmpegPath: FFMPEG,
-  mediaRoot: root,
-  nodeId: config.nodeId,
+  windows,
   segmentSeconds: 1,
+  partSeconds: 0.25,
+  windowSegments: 4,
   reconnectWindowMs: 500,
   mediaRetentionMs: 60_000,
   playbackBaseUrl: 'http://127.0.0.1:1',
@@ -184,7 +186,7 @@ t.test('an HTTP-FLV publish with a valid key is cut off at once: no lookup, no p
   t.equal(lookups, before.lookups, 'the key was never even looked up')
   t.equal(live.size, 0, 'no stream held')
   t.equal(producer.stats.queued, before.queued, 'no event')
-  t.same(await readdir(path.join(root, 'hls')).catch(() => []), [], 'nothing packaged')
+  t.same([...windows.values()], [], 'nothing packaged')
   t.match(logLines.join(''), /publish refused: only RTMP publishes/)
 })
 
@@ -201,8 +203,9 @@ t.test('the path that HTTP-FLV publisher tried is not blocked: an RTMP publish o
     await rm(file, { force: true })
   })
   const deadline = Date.now() + 8_000
-  while (live.size === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+  while (!windows.get(PLAYBACK)?.leader?.segments.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
   t.equal(live.size, 1, 'the RTMP publisher is live')
+  t.same([...(windows.get(PLAYBACK)?.tracks.keys() ?? [])].sort(), ['audio', 'video'], 'and packaged in process, both tracks')
 })
 
 t.test('HTTP-FLV play of a live key is refused: no media reaches the player', async (t) => {

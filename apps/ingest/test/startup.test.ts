@@ -1,15 +1,8 @@
 import t from 'tap'
 import pino from 'pino'
-import { checkFfmpeg, FfmpegMissingError } from '../src/ffmpeg.js'
 import { loadConfig, ConfigError } from '../src/config.js'
 import { EventsProducer } from '../src/events-producer.js'
 import { redactStreamPaths } from '../src/logger.js'
-
-t.test('a missing ffmpeg is refused with a message that says what to do', async (t) => {
-  await t.rejects(checkFfmpeg('/nonexistent/ffmpeg'), FfmpegMissingError)
-  await t.rejects(checkFfmpeg('/nonexistent/ffmpeg'), /apt-get install ffmpeg.*FFMPEG_PATH/)
-  t.match(await checkFfmpeg(process.env.FFMPEG_PATH ?? 'ffmpeg'), /ffmpeg version/)
-})
 
 t.test('bad settings stop the start with the variable named', async (t) => {
   t.throws(() => loadConfig({ RTMP_PORT: 'abc' }), ConfigError)
