@@ -80,3 +80,25 @@ export async function publishClipLoop(rtmpUrl: string, seconds: number, name = '
     { PATH: process.env.PATH }
   )
 }
+
+/** ffprobe's view of a CMAF track: its init segment and one media segment, fetched and joined as a player would. */
+export async function probeCmaf(initUrl: string, segmentUrl: string): Promise<ProbeResult & { packets: number }> {
+  const { mkdtemp, rm, writeFile } = await import('node:fs/promises')
+  const { tmpdir } = await import('node:os')
+  const path = await import('node:path')
+  const get = async (u: string) => {
+    const res = await fetch(u)
+    if (!res.ok) throw new Error(`GET ${u}: ${res.status}`)
+    return Buffer.from(await res.arrayBuffer())
+  }
+  const dir = await mkdtemp(path.join(tmpdir(), 'ls-cmaf-'))
+  try {
+    const file = path.join(dir, 'track.mp4')
+    await writeFile(file, Buffer.concat([await get(initUrl), await get(segmentUrl)]))
+    const result = await probe(file)
+    const { stdout } = await run(FFPROBE, ['-v', 'error', '-count_packets', '-show_entries', 'stream=nb_read_packets', '-of', 'csv=p=0', file], { timeout: 20_000 })
+    return { ...result, packets: Number(stdout.trim().split('\n')[0]) }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}

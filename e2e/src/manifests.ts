@@ -39,3 +39,28 @@ export function dashRepresentations(mpd: string): DashRepresentation[] {
   }
   return out
 }
+
+/** The media playlists a multivariant HLS playlist points at: its first variant and its audio rendition, if any. */
+export function hlsMediaPlaylists(multivariant: string, url: string): { video?: string; audio?: string; variant: string } {
+  const lines = multivariant.split(/\r?\n/).map((l) => l.trim())
+  const variantUri = lines.find((l, i) => l !== '' && !l.startsWith('#') && lines[i - 1]?.startsWith('#EXT-X-STREAM-INF'))
+  if (!variantUri) throw new Error(`no variant in the multivariant playlist:\n${multivariant}`)
+  const inf = lines.find((l) => l.startsWith('#EXT-X-STREAM-INF')) ?? ''
+  const audioUri = lines.find((l) => l.startsWith('#EXT-X-MEDIA:') && /TYPE=AUDIO/.test(l))?.match(/URI="([^"]+)"/)?.[1]
+  const variant = new URL(variantUri, url).toString()
+  const hasVideo = /CODECS="[^"]*avc1/.test(inf)
+  return {
+    variant,
+    ...(hasVideo ? { video: variant } : { audio: variant }),
+    ...(audioUri ? { audio: new URL(audioUri, url).toString() } : {})
+  }
+}
+
+/** The init segment (EXT-X-MAP) and the complete segments of a CMAF media playlist, resolved against its URL. */
+export function hlsCmafSegments(playlist: string, url: string): { init: string; segments: string[] } {
+  const map = /#EXT-X-MAP:URI="([^"]+)"/g
+  let init: string | undefined
+  for (const m of playlist.matchAll(map)) init = m[1]
+  if (!init) throw new Error(`no EXT-X-MAP in the media playlist:\n${playlist}`)
+  return { init: new URL(init, url).toString(), segments: hlsSegmentUrls(playlist, url) }
+}

@@ -4,8 +4,8 @@ import { Redis } from 'ioredis'
 import mysql from 'mysql2/promise'
 import { STREAM_EVENTS_QUEUE, newEventId, type StreamEvent } from '@livestream/events'
 import { ApiUser } from '../src/api-client.js'
-import { probe, publishTestClip } from '../src/ffmpeg.js'
-import { dashRepresentations, hlsSegmentUrls } from '../src/manifests.js'
+import { probeCmaf, publishTestClip } from '../src/ffmpeg.js'
+import { dashRepresentations, hlsCmafSegments, hlsMediaPlaylists } from '../src/manifests.js'
 import { createStackEnv, startApi, startIngest } from '../src/stack.js'
 import { waitFor } from '../src/wait.js'
 
@@ -58,23 +58,33 @@ t.test('a broadcaster goes live over RTMP and viewers get HLS and DASH by playba
   t.notMatch(live.playback_url, stream.stream_key, 'playback url does not contain the key')
   t.notMatch(live.dash_url, stream.stream_key, 'dash url does not contain the key')
 
-  const playlist = await waitFor('HLS playlist with a segment', async () => {
+  const multivariant = await waitFor('HLS multivariant playlist', async () => {
     const res = await fetch(live.playback_url)
-    if (!res.ok) return null
-    const text = await res.text()
-    return hlsSegmentUrls(text, live.playback_url).length > 0 ? text : null
+    return res.ok ? await res.text() : null
   })
+  t.match(multivariant, /^#EXTM3U/)
+  const tracks = hlsMediaPlaylists(multivariant, live.playback_url)
+  t.ok(tracks.video && tracks.audio, 'a video variant with an audio rendition')
+  const firstSegment = async (url: string) =>
+    waitFor(`a complete segment in ${url}`, async () => {
+      const res = await fetch(url)
+      if (!res.ok) return null
+      const cmaf = hlsCmafSegments(await res.text(), url)
+      return cmaf.segments.length > 0 ? cmaf : null
+    })
+  const video = await firstSegment(tracks.video as string)
   const playlistMs = Date.now() - started
   // The release note quotes this line.
-  t.comment(`publish->live ${liveMs} ms, publish->first playlist ${playlistMs} ms`)
-  t.match(playlist, /^#EXTM3U/)
-
-  // A player reads segments, not the playlist: the newest one listed is complete (temp_file) and not yet deleted.
-  const segment = hlsSegmentUrls(playlist, live.playback_url).at(-1) as string
+  t.comment(`publish->live ${liveMs} ms, publish->first complete segment ${playlistMs} ms`)
+  // A player reads init + segments, not the playlist.
+  const segment = video.segments.at(-1) as string
   t.ok(segment.startsWith(ingest.publicUrl), 'the segment is served by the same node')
-  const probed = await probe(segment)
-  t.ok(probed.streams.some((s) => s.type === 'video' && s.codec === 'h264'), `ffprobe reads the segment's video as H.264 (${probed.codecs.join(',')})`)
-  t.ok(probed.streams.some((s) => s.type === 'audio' && s.codec === 'aac'), `and its audio as AAC (${probed.codecs.join(',')})`)
+  const probedVideo = await probeCmaf(video.init, segment)
+  t.same(probedVideo.codecs, ['h264'], `ffprobe reads the video track's init + segment as H.264 (${probedVideo.codecs.join(',')})`)
+  t.ok(probedVideo.packets >= 25, `with a GOP's worth of frames (${probedVideo.packets})`)
+  const audio = await firstSegment(tracks.audio as string)
+  const probedAudio = await probeCmaf(audio.init, audio.segments.at(-1) as string)
+  t.same(probedAudio.codecs, ['aac'], `and the audio track's as AAC (${probedAudio.codecs.join(',')})`)
 
   const manifest = await waitFor('DASH manifest', async () => {
     const res = await fetch(live.dash_url)
