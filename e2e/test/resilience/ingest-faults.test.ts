@@ -1,6 +1,4 @@
 import t from 'tap'
-import { readdir } from 'node:fs/promises'
-import path from 'node:path'
 import mysql from 'mysql2/promise'
 import { ApiUser } from '../../src/api-client.js'
 import { publishClipLoop, publishTestClip } from '../../src/ffmpeg.js'
@@ -24,7 +22,8 @@ t.teardown(async () => {
   await stack.cleanup()
 })
 
-const segmentsIn = async (dir: string) => (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.ts'))
+/** The video media playlist next to a multivariant playlist (ingest's URL scheme). */
+const videoPlaylist = (playbackUrl: string) => playbackUrl.replace(/index\.m3u8$/, 'video.m3u8')
 const mediaSeq = async (url: string) => {
   const res = await fetch(url)
   if (!res.ok) return -1
@@ -32,40 +31,28 @@ const mediaSeq = async (url: string) => {
   return m ? Number(m[1]) : -1
 }
 
-t.test('ffmpeg killed under a live publish: packaging restarts and the playlist keeps growing', async (t) => {
-  const ingest = await startIngest(stack)
+t.test('a plain publish spawns no ffmpeg: ingest starts and packages with none on its PATH', async (t) => {
+  // FFMPEG_PATH points nowhere and PATH holds no ffmpeg: any attempt to run one would fail the publish.
+  const ingest = await startIngest(stack, { PATH: '/nonexistent', FFMPEG_PATH: '/nonexistent/ffmpeg' })
   t.teardown(() => ingest.stop())
-  const s = await owner.createStream('packager crash')
-  const publisher = publishTestClip(ingest.rtmpUrl(s.stream_key), 30, 'steady')
+  const s = await owner.createStream('no ffmpeg')
+  const publisher = publishTestClip(ingest.rtmpUrl(s.stream_key), 30, 'plain')
   t.teardown(() => publisher.stop())
   const live = await waitFor('live', async () => {
     const v = await owner.stream(s.id)
     return v.status === 'live' ? v : null
   })
-  const hlsDir = path.join(stack.mediaRoot, 'hls', live.playback_id)
-  await waitFor('two segments', async () => (await segmentsIn(hlsDir)).length >= 2)
-  const [ffmpegPid] = await childrenNamed(ingest.child.pid as number, 'ffmpeg')
-  t.ok(ffmpegPid, 'the packager ffmpeg is a child of ingest')
-  const before = await mediaSeq(live.playback_url)
-  const newestBefore = (await segmentsIn(hlsDir)).sort().at(-1)
-  process.kill(ffmpegPid as number, 'SIGKILL')
-  const replacement = await waitFor('a new packager', async () => {
-    const pids = await childrenNamed(ingest.child.pid as number, 'ffmpeg')
-    return pids.find((p) => p !== ffmpegPid)
-  })
-  t.ok(replacement, 'a new ffmpeg runs')
-  await waitFor('new segments after the crash', async () => {
-    const newest = (await segmentsIn(hlsDir)).sort().at(-1)
-    return newest !== undefined && newest > (newestBefore as string) ? newest : null
-  }, 20_000)
-  const after = await waitFor('the playlist moves on', async () => {
-    const seq = await mediaSeq(live.playback_url)
-    return seq > before ? seq : null
-  }, 20_000)
-  t.ok(after > before, `media sequence ${before} -> ${after}`)
-  t.equal((await owner.stream(s.id)).status, 'live', 'the stream never left live')
+  const before = await waitFor('a segment', async () => ((await mediaSeq(videoPlaylist(live.playback_url))) >= 0 ? true : null))
+  t.ok(before, 'the video playlist is served')
+  let children = 0
+  const deadline = Date.now() + 3_000
+  while (Date.now() < deadline) {
+    children += (await childrenNamed(ingest.child.pid as number, 'ffmpeg')).length
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  t.equal(children, 0, 'no ffmpeg child of ingest at any sample over 3 s of a live publish')
   const metrics = await (await fetch(`${ingest.publicUrl}/metrics`)).text()
-  t.match(metrics, /livestream_ingest_ffmpeg_restarts_total\{[^}]*\} [1-9]/)
+  t.match(metrics, /livestream_ingest_media_window_bytes\{[^}]*\} [1-9]/, 'the live window holds media in memory')
 })
 
 t.test('rotating the key disconnects the publisher still using the old one and refuses it afterwards', async (t) => {
@@ -100,14 +87,15 @@ t.test('SIGTERM on ingest ends its streams with node-shutdown and exits cleanly'
   t.notMatch(ingest.output(), s.stream_key, 'the key never reached the log')
 })
 
-t.test('ingest killed with 10 live streams: the reaper ends them, a restart does not resurrect them, media is cleaned', async (t) => {
+t.test('ingest killed with 10 live streams: the reaper ends them, a restart neither resurrects nor serves them', async (t) => {
   const nodeId = 'crash-node'
   const ingest = await startIngest(stack, { INGEST_NODE_ID: nodeId })
   const streams = await Promise.all(Array.from({ length: 10 }, (_, i) => owner.createStream(`crash ${i}`)))
   const publishers = await Promise.all(streams.map((s, i) => publishClipLoop(ingest.rtmpUrl(s.stream_key), 40, `p${i}`)))
   t.teardown(() => Promise.all(publishers.map((p) => p.stop())))
   await waitFor('all live', async () => (await Promise.all(streams.map((s) => owner.stream(s.id)))).every((v) => v.status === 'live'), 30_000)
-  await waitFor('media written', async () => (await readdir(path.join(stack.mediaRoot, 'hls'))).length >= 10)
+  const views0 = await Promise.all(streams.map((s) => owner.stream(s.id)))
+  await waitFor('all served', async () => (await Promise.all(views0.map((v) => fetch(v.playback_url).then((r) => r.ok, () => false)))).every(Boolean))
 
   await ingest.stop('SIGKILL')
   const killedAt = Date.now()
@@ -130,43 +118,11 @@ t.test('ingest killed with 10 live streams: the reaper ends them, a restart does
 
   const restarted = await startIngest(stack, { INGEST_NODE_ID: nodeId, RTMP_PORT: String(ingest.rtmpPort), HTTP_PORT: String(ingest.httpPort) })
   t.teardown(() => restarted.stop())
-  t.same(await readdir(path.join(stack.mediaRoot, 'hls')), [], 'leftover HLS folders removed at start')
-  t.same(await readdir(path.join(stack.mediaRoot, 'dash')), [], 'leftover DASH folders removed at start')
+  const statuses = await Promise.all(views0.map((v) => fetch(v.playback_url).then((r) => r.status)))
+  t.same(statuses, Array(10).fill(404), 'the restarted node serves none of them: media lived in the dead process')
   await new Promise((r) => setTimeout(r, 1_500))
   const views = await Promise.all(streams.map((s) => owner.stream(s.id)))
   t.ok(views.every((v) => v.status === 'ended'), 'nothing resurrected')
   const [published] = await sql.query("SELECT COUNT(*) n FROM stream_events WHERE type = 'stream.published'")
   t.equal((published as Array<{ n: number }>)[0]!.n >= 10, true)
-})
-
-t.test('ingest killed and never restarted: another node on the same MEDIA_ROOT sweeps its media after the orphan time', async (t) => {
-  const ORPHAN_MS = 3_000
-  const survivor = await startIngest(stack, { INGEST_NODE_ID: 'survivor', MEDIA_ORPHAN_MS: String(ORPHAN_MS) })
-  t.teardown(() => survivor.stop())
-  const doomed = await startIngest(stack, { INGEST_NODE_ID: 'doomed' })
-  const s = await owner.createStream('never coming back')
-  const publisher = await publishClipLoop(doomed.rtmpUrl(s.stream_key), 40, 'doomed-publisher')
-  t.teardown(() => publisher.stop())
-  const live = await waitFor('live', async () => {
-    const v = await owner.stream(s.id)
-    return v.status === 'live' ? v : null
-  })
-  const folders = ['hls', 'dash'].map((kind) => path.join(stack.mediaRoot, kind, live.playback_id))
-  await waitFor('segments written', async () => (await segmentsIn(folders[0]!)).length >= 2)
-  await new Promise((r) => setTimeout(r, ORPHAN_MS * 1.5))
-  t.ok((await readdir(folders[0]!)).length > 0, 'while its node lives and writes, the survivor leaves its media alone')
-
-  await doomed.stop('SIGKILL')
-  await publisher.stop()
-  const killedAt = Date.now()
-  await waitFor('the dead node’s folders removed', async () => {
-    const left = await Promise.all(folders.map((f) => readdir(f).then(() => true, () => false)))
-    return left.every((exists) => !exists)
-  }, 30_000)
-  const sweptMs = Date.now() - killedAt
-  t.comment(`swept ${sweptMs} ms after the kill (MEDIA_ORPHAN_MS=${ORPHAN_MS})`)
-  // Its last heartbeat and segment came up to half a second before the kill; a sweep ignoring them would strike
-  // within one sweep interval (a quarter of the orphan time).
-  t.ok(sweptMs >= ORPHAN_MS - 1_000, `not before its heartbeat and writes were ${ORPHAN_MS} ms old (${sweptMs} ms)`)
-  t.ok(await waitFor('the sweep log line', async () => /media folders of nodes gone for good removed/.test(survivor.output())), 'the survivor said so')
 })
