@@ -16,6 +16,8 @@ export const EnvSchema = Type.Object({
   API_USER: Type.Optional(Type.String()),
   API_PASS: Type.Optional(Type.String()),
   SECRET: Type.Optional(Type.String()),
+  /** Read only to refuse a SECRET equal to it: the api's user-token secret must never be the admin API's. */
+  JWT_SECRET: Type.Optional(Type.String()),
   INGEST_NODE_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.-]+$' })),
   INGEST_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
   REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379', pattern: '^rediss?://' }),
@@ -83,6 +85,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IngestConfi
   if (first) throw new ConfigError(`invalid environment variable ${first.path.slice(1)}: ${first.message}`)
   if ((env.API_USER && !env.API_PASS) || (!env.API_USER && env.API_PASS)) {
     throw new ConfigError('API_USER and API_PASS must be set together (or both left unset to disable the admin API)')
+  }
+  if (env.SECRET !== undefined && env.SECRET === env.JWT_SECRET) {
+    throw new ConfigError(
+      "invalid environment variable SECRET: it equals JWT_SECRET, the api's user-token secret; the admin API's secret " +
+        'must be its own (make one with `openssl rand -base64 48`, or leave SECRET unset for a random one per start)'
+    )
   }
   return {
     host: env.HOST,
