@@ -69,6 +69,11 @@ export interface IngestConfig {
   /** An RTMP connection must ask to publish within `deadlineMs` of opening, having sent at most `maxBytes`. */
   rtmpPrePublish: { deadlineMs: number; maxBytes: number }
   queuePrefix: string
+  /**
+   * glibc's mmap threshold is fixed by the environment (MALLOC_MMAP_THRESHOLD_ or GLIBC_TUNABLES), so it cannot
+   * drift upward: see `ALLOCATOR_ENV` in rtmp-limits.ts.
+   */
+  mallocPinned: boolean
   logLevel: string
   http: { requestTimeout: number; headersTimeout: number }
 }
@@ -117,6 +122,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IngestConfi
     publishSlowdownMaxMs: env.PUBLISH_SLOWDOWN_MAX_MS,
     rtmpPrePublish: { deadlineMs: env.RTMP_PUBLISH_DEADLINE_MS, maxBytes: env.RTMP_PREPUBLISH_MAX_BYTES },
     queuePrefix: env.QUEUE_PREFIX,
+    mallocPinned: source.MALLOC_MMAP_THRESHOLD_ !== undefined || /glibc\.malloc\.mmap_threshold=/.test(source.GLIBC_TUNABLES ?? ''),
     logLevel: env.LOG_LEVEL,
     http: { requestTimeout: env.HTTP_REQUEST_TIMEOUT_MS, headersTimeout: env.HTTP_HEADERS_TIMEOUT_MS }
   }

@@ -8,6 +8,7 @@ import type { IngestConfig } from './config.js'
 import type { LiveStreams } from './live-streams.js'
 import type { Logger } from './logger.js'
 import { keyFingerprint, type PublishAuth } from './publish-auth.js'
+import { allowPublisher, installRtmpLimits, RtmpLimitError } from './rtmp-limits.js'
 
 const require = createRequire(import.meta.url)
 const NodeMediaServer = require('node-media-server') as new (config: unknown) => NmsInstance
@@ -35,6 +36,8 @@ export interface NmsSession {
   streamPath: string
   /** RTMP sessions only. */
   socket?: Socket
+  /** RTMP sessions only: its chunk parser (see rtmp-limits.ts). */
+  rtmp?: unknown
   /** HTTP-FLV and WebSocket-FLV sessions: the request, whose socket carries the connection. */
   req?: { socket?: Socket }
   close(): void
@@ -71,6 +74,7 @@ export interface MediaServerDeps {
  * sessions (HTTP-FLV on the admin port, relays) have no socket to hold and are cut at once.
  */
 export function createMediaServer({ config, auth, live, log }: MediaServerDeps) {
+  installRtmpLimits()
   const nms = new NodeMediaServer({
     bind: config.host,
     rtmp: { port: config.rtmpPort, chunk_size: 60_000, gop_cache: true, ping: 30, ping_timeout: 60 },
@@ -120,6 +124,7 @@ export function createMediaServer({ config, auth, live, log }: MediaServerDeps) 
       socket.destroy()
       return
     }
+    allowPublisher(session)
     socket.resume()
     slogS.info('publish accepted')
   }
@@ -176,7 +181,8 @@ export function createMediaServer({ config, auth, live, log }: MediaServerDeps) 
  * - Until a connection asks to publish it has proved nothing, yet node-media-server would keep it open for ever and
  *   buffer whatever it sends (a message header alone makes it allocate up to 16 MB, on each of thousands of chunk
  *   streams). So it must ask within a deadline, having sent at most a few KB (a real encoder's handshake and
- *   commands take about 5 KB); the ask itself pauses the socket until our verdict (see `prePublish`).
+ *   commands take about 5 KB); the ask itself pauses the socket until our verdict (see `prePublish`). What the
+ *   parser may allocate per chunk header is capped too, tighter until the publish is accepted (rtmp-limits.ts).
  */
 function guardConnections(nms: NmsInstance, limits: IngestConfig['rtmpPrePublish'], log: Logger) {
   /** Connections that have not asked to publish yet, with their deadline. */
@@ -201,7 +207,8 @@ function guardConnections(nms: NmsInstance, limits: IngestConfig['rtmpPrePublish
         try {
           listener(chunk)
         } catch (err) {
-          log.warn({ remote, err: { type: (err as Error).name } }, 'malformed RTMP message; connection closed')
+          if (err instanceof RtmpLimitError) log.warn({ remote, limit: err.message }, 'RTMP connection closed: over a parser limit')
+          else log.warn({ remote, err: { type: (err as Error).name } }, 'malformed RTMP message; connection closed')
           socket.destroy()
         }
       })
