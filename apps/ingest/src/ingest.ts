@@ -9,6 +9,7 @@ import { LiveStreams } from './live-streams.js'
 import { bridgeMediaServerLogs, type Logger } from './logger.js'
 import { removeLeftoverMedia, removeOrphanMedia } from './media-folders.js'
 import { createMediaHttp } from './media-http.js'
+import { startReadiness } from './readiness.js'
 import { createMediaServer } from './media-server.js'
 import { recheckKeys } from './key-recheck.js'
 import { renderMetrics } from './metrics.js'
@@ -48,6 +49,13 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
   })
   const heartbeat = new Heartbeat(config.redisUrl, config.queuePrefix, config.nodeId, config.publicUrl, config.heartbeatIntervalMs, () => live.ids(), log)
   const media = createMediaServer({ config, auth, live, log })
+  const readiness = startReadiness(
+    [
+      { name: 'redis', check: () => producer.ping() },
+      { name: 'mysql', check: () => dbClient.pool.query('SELECT 1') }
+    ],
+    { intervalMs: 1_000, timeoutMs: 2_000, log: log.child({ component: 'readiness' }) }
+  )
   const http = createMediaHttp({
     mediaRoot: config.mediaRoot,
     host: config.host,
@@ -55,6 +63,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     requestTimeout: config.http.requestTimeout,
     headersTimeout: config.http.headersTimeout,
     health: () => ({ ok: true, detail: { nodeId: config.nodeId, liveStreams: live.size, eventsPending: producer.stats.pending } }),
+    ready: () => readiness.ready(),
     metrics: () => renderMetrics(config.nodeId, live, auth, producer),
     log
   })
@@ -110,6 +119,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
       closing ??= (async () => {
         clearInterval(recheck)
         clearInterval(sweep)
+        readiness.stop()
         await media.stopAccepting()
         await live.endAll('node-shutdown')
         await media.stop()

@@ -38,6 +38,8 @@ export interface MediaHttpOptions {
   requestTimeout: number
   headersTimeout: number
   health: () => { ok: boolean; detail: Record<string, unknown> }
+  /** `/readyz`: 503 naming what is down (see readiness.ts); absent, `/readyz` follows `/healthz`. */
+  ready?: () => { ok: boolean; detail: Record<string, unknown> }
   metrics: () => string
   log: Logger
 }
@@ -68,6 +70,11 @@ export function createMediaHttp(opts: MediaHttpOptions): http.Server {
     if (url === '/healthz') {
       const h = opts.health()
       return send(res, h.ok ? 200 : 503, JSON.stringify({ success: h.ok, data: h.detail, message: h.ok ? 'alive' : 'not ready' }), 'application/json')
+    }
+    if (url === '/readyz') {
+      const r = (opts.ready ?? opts.health)()
+      const down = Array.isArray(r.detail.down) ? ` (down: ${r.detail.down.join(', ')})` : ''
+      return send(res, r.ok ? 200 : 503, JSON.stringify({ success: r.ok, data: r.detail, message: r.ok ? 'ready' : `not ready${down}` }), 'application/json')
     }
     if (url === '/metrics') return send(res, 200, opts.metrics(), 'text/plain; version=0.0.4')
     const m = ROUTE.exec(url)
