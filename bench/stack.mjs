@@ -42,6 +42,7 @@ export async function benchStack(name) {
         INGEST_NODE_ID: `bench-${name}`,
         INGEST_PUBLIC_URL: `http://127.0.0.1:${httpPort}`,
         MEDIA_ROOT: mediaRoot,
+        MALLOC_MMAP_THRESHOLD_: '131072', // as every launcher of ingest sets it: ALLOCATOR_ENV in apps/ingest/src/rtmp-limits.ts
         ...env
       }, { logTo: `${name}-ingest-${procs.length}.log` })
       procs.push(p)

@@ -27,7 +27,8 @@ pnpm db:migrate
 set -m
 node apps/api/dist/server.js &
 API_PID=$!
-node apps/ingest/dist/server.js &
+# A fixed glibc mmap threshold: see ALLOCATOR_ENV in apps/ingest/src/rtmp-limits.ts.
+MALLOC_MMAP_THRESHOLD_=131072 node apps/ingest/dist/server.js &
 INGEST_PID=$!
 set +m
 

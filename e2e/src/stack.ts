@@ -108,6 +108,8 @@ export async function startIngest(stack: StackEnv, extra: Record<string, string>
     AUTH_CACHE_MS: '200',
     KEY_RECHECK_MS: '500',
     LOG_LEVEL: 'info',
+    // As every launcher of ingest sets it (package.json, scripts/start.sh, the image): ALLOCATOR_ENV in rtmp-limits.ts.
+    MALLOC_MMAP_THRESHOLD_: '131072',
     ...extra
   }
   const proc = startProcess(`ingest-${nodeId}`, process.execPath, [INGEST_ENTRY], env)

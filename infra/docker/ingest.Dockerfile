@@ -7,7 +7,8 @@ RUN pnpm install --frozen-lockfile && pnpm build && pnpm deploy --filter @livest
 
 FROM node:20-bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg && rm -rf /var/lib/apt/lists/*
-ENV NODE_ENV=production MEDIA_ROOT=/media
+# A fixed glibc mmap threshold: see ALLOCATOR_ENV in apps/ingest/src/rtmp-limits.ts.
+ENV NODE_ENV=production MEDIA_ROOT=/media MALLOC_MMAP_THRESHOLD_=131072
 WORKDIR /app
 COPY --from=build /out .
 RUN mkdir -p /media && chown node:node /media

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { createHmac, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import type { Server } from 'node:http'
 import type { IngestConfig } from './config.js'
@@ -9,17 +9,35 @@ import { hashPassword, type NmsHttpServer } from './nms.js'
 type AdminConfig = NonNullable<IngestConfig['admin']>
 
 /**
+ * Domain-separation label of the admin API's signing key. Changing it logs every admin out; nothing else signs with
+ * a key derived under it.
+ */
+const ADMIN_KEY_LABEL = 'circle-livestream/ingest/admin-api-token-key/v1'
+
+/**
+ * The key node-media-server signs and checks its admin tokens with. Never SECRET itself: operators have put the
+ * platform's user-token secret there (the seed's api read SECRET too, and `pnpm start` loads one env file into
+ * both apps), and node-media-server checks only a token's signature, so every user token of the platform opened the
+ * admin API (stream keys, cutting publishers). The key is an HMAC of SECRET under a label of our own (or of random
+ * bytes when SECRET is unset: tokens then end with the process), so no token signed with SECRET, or with any secret
+ * an operator could copy from the env, verifies here; only our admin login's tokens do.
+ */
+export function adminSigningKey(secret: string | null): string {
+  return createHmac('sha256', secret ?? randomBytes(32)).update(ADMIN_KEY_LABEL).digest('base64url')
+}
+
+/**
  * What node-media-server 4.4.3 reads to turn its admin API on: `auth.jwt` (http_server.js mounts /api/v1 only then),
- * with users whose password is its scrypt hash, and a JWT signing secret. API_USER/API_PASS become the one user;
- * SECRET signs the tokens (a random secret per start when unset: tokens then end with the process). `play` and
- * `publish` stay off: our own publish check and play refusal decide, not its signed URLs.
+ * with users whose password is its scrypt hash, and a JWT signing key derived from SECRET (see `adminSigningKey`).
+ * API_USER/API_PASS become the one user. `play` and `publish` stay off: our own publish check and play refusal
+ * decide, not its signed URLs.
  */
 export function adminAuthConfig(admin: AdminConfig) {
   return {
     play: false,
     publish: false,
     jwt: {
-      secret: admin.secret ?? randomBytes(32).toString('hex'),
+      secret: adminSigningKey(admin.secret),
       algorithm: 'HS256',
       expiresIn: '1h',
       users: [{ username: admin.user, password: hashPassword(admin.pass), role: 'admin' }]

@@ -16,6 +16,8 @@ export const EnvSchema = Type.Object({
   API_USER: Type.Optional(Type.String()),
   API_PASS: Type.Optional(Type.String()),
   SECRET: Type.Optional(Type.String()),
+  /** Read only to refuse a SECRET equal to it: the api's user-token secret must never be the admin API's. */
+  JWT_SECRET: Type.Optional(Type.String()),
   INGEST_NODE_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.-]+$' })),
   INGEST_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
   REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379', pattern: '^rediss?://' }),
@@ -74,6 +76,11 @@ export interface IngestConfig {
   /** An RTMP connection must ask to publish within `deadlineMs` of opening, having sent at most `maxBytes`. */
   rtmpPrePublish: { deadlineMs: number; maxBytes: number }
   queuePrefix: string
+  /**
+   * glibc's mmap threshold is fixed by the environment (MALLOC_MMAP_THRESHOLD_ or GLIBC_TUNABLES), so it cannot
+   * drift upward: see `ALLOCATOR_ENV` in rtmp-limits.ts.
+   */
+  mallocPinned: boolean
   logLevel: string
   http: { requestTimeout: number; headersTimeout: number }
 }
@@ -96,6 +103,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IngestConfi
   }
   if (env.HLS_PART_SECONDS >= env.HLS_SEGMENT_SECONDS) {
     throw new ConfigError('invalid environment variable HLS_PART_SECONDS: must be shorter than HLS_SEGMENT_SECONDS')
+  }
+  if (env.SECRET !== undefined && env.SECRET === env.JWT_SECRET) {
+    throw new ConfigError(
+      "invalid environment variable SECRET: it equals JWT_SECRET, the api's user-token secret; the admin API's secret " +
+        'must be its own (make one with `openssl rand -base64 48`, or leave SECRET unset for a random one per start)'
+    )
   }
   return {
     host: env.HOST,
@@ -124,6 +137,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IngestConfi
     publishSlowdownMaxMs: env.PUBLISH_SLOWDOWN_MAX_MS,
     rtmpPrePublish: { deadlineMs: env.RTMP_PUBLISH_DEADLINE_MS, maxBytes: env.RTMP_PREPUBLISH_MAX_BYTES },
     queuePrefix: env.QUEUE_PREFIX,
+    mallocPinned: source.MALLOC_MMAP_THRESHOLD_ !== undefined || /glibc\.malloc\.mmap_threshold=/.test(source.GLIBC_TUNABLES ?? ''),
     logLevel: env.LOG_LEVEL,
     http: { requestTimeout: env.HTTP_REQUEST_TIMEOUT_MS, headersTimeout: env.HTTP_HEADERS_TIMEOUT_MS }
   }

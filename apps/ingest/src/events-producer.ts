@@ -114,6 +114,11 @@ export class EventsProducer {
     this.backoffMs = Math.min(this.backoffMs * 2, 5_000)
   }
 
+  /** Resolves when Redis answers a PING (for readiness). */
+  async ping(): Promise<void> {
+    await this.connection.ping()
+  }
+
   /** Events not yet acknowledged by the queue. */
   get pending(): readonly StreamEvent[] {
     return this.outbox

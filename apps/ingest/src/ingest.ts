@@ -9,6 +9,7 @@ import { LiveStreams } from './live-streams.js'
 import { bridgeMediaServerLogs, type Logger } from './logger.js'
 import { closeMediaHttp, createMediaHttp } from './media-http.js'
 import { MediaWindows } from './media/window.js'
+import { startReadiness } from './readiness.js'
 import { createMediaServer } from './media-server.js'
 import { recheckKeys } from './key-recheck.js'
 import { renderMetrics } from './metrics.js'
@@ -49,6 +50,13 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
   const media = createMediaServer({ config, auth, live, log })
   const tls = config.tls ? { cert: await readFile(config.tls.certPath), key: await readFile(config.tls.keyPath) } : undefined
   const health = () => ({ ok: true, detail: { nodeId: config.nodeId, liveStreams: live.size, eventsPending: producer.stats.pending } })
+  const readiness = startReadiness(
+    [
+      { name: 'redis', check: () => producer.ping() },
+      { name: 'mysql', check: () => dbClient.pool.query('SELECT 1') }
+    ],
+    { intervalMs: 1_000, timeoutMs: 2_000, log: log.child({ component: 'readiness' }) }
+  )
   const http = createMediaHttp({
     windows,
     ...(tls ? { tls } : {}),
@@ -57,7 +65,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     requestTimeout: config.http.requestTimeout,
     headersTimeout: config.http.headersTimeout,
     health,
-    ready: health,
+    ready: () => readiness.ready(),
     metrics: () => renderMetrics(config.nodeId, live, windows, auth, producer),
     log
   })
@@ -97,6 +105,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     close() {
       closing ??= (async () => {
         clearInterval(recheck)
+        readiness.stop()
         await media.stopAccepting()
         await live.endAll('node-shutdown')
         await media.stop()

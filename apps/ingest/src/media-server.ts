@@ -8,6 +8,7 @@ import type { LiveStreams } from './live-streams.js'
 import type { Logger } from './logger.js'
 import { createNodeMediaServer, publisherOf, type NmsInstance, type NmsSession } from './nms.js'
 import { keyFingerprint, type PublishAuth } from './publish-auth.js'
+import { allowPublisher, installRtmpLimits, RtmpLimitError } from './rtmp-limits.js'
 
 export type { NmsSession }
 
@@ -42,9 +43,10 @@ export interface MediaServerDeps {
  * sessions (HTTP-FLV on the admin port, relays) have no socket to hold and are cut at once.
  */
 export function createMediaServer({ config, auth, live, log }: MediaServerDeps) {
+  installRtmpLimits()
   const nms = createNodeMediaServer({
     bind: config.host,
-    rtmp: { port: config.rtmpPort, chunk_size: 60_000, gop_cache: true, ping: 30, ping_timeout: 60 },
+    rtmp: { port: config.rtmpPort, chunk_size: 60_000, gop_cache: false, ping: 30, ping_timeout: 60 },
     ...(config.admin ? { http: { port: config.admin.port }, auth: adminAuthConfig(config.admin) } : {}),
     webadmin: { enable: false },
     store: { path: storePath(config.mediaRoot, config.nodeId) }
@@ -91,6 +93,7 @@ export function createMediaServer({ config, auth, live, log }: MediaServerDeps) 
       socket.destroy()
       return
     }
+    allowPublisher(session)
     socket.resume()
     slogS.info('publish accepted')
   }
@@ -147,7 +150,8 @@ export function createMediaServer({ config, auth, live, log }: MediaServerDeps) 
  * - Until a connection asks to publish it has proved nothing, yet node-media-server would keep it open for ever and
  *   buffer whatever it sends (a message header alone makes it allocate up to 16 MB, on each of thousands of chunk
  *   streams). So it must ask within a deadline, having sent at most a few KB (a real encoder's handshake and
- *   commands take about 5 KB); the ask itself pauses the socket until our verdict (see `prePublish`).
+ *   commands take about 5 KB); the ask itself pauses the socket until our verdict (see `prePublish`). What the
+ *   parser may allocate per chunk header is capped too, tighter until the publish is accepted (rtmp-limits.ts).
  */
 function guardConnections(nms: NmsInstance, limits: IngestConfig['rtmpPrePublish'], log: Logger) {
   /** Connections that have not asked to publish yet, with their deadline. */
@@ -172,7 +176,8 @@ function guardConnections(nms: NmsInstance, limits: IngestConfig['rtmpPrePublish
         try {
           listener(chunk)
         } catch (err) {
-          log.warn({ remote, err: { type: (err as Error).name } }, 'malformed RTMP message; connection closed')
+          if (err instanceof RtmpLimitError) log.warn({ remote, limit: err.message }, 'RTMP connection closed: over a parser limit')
+          else log.warn({ remote, err: { type: (err as Error).name } }, 'malformed RTMP message; connection closed')
           socket.destroy()
         }
       })

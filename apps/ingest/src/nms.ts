@@ -63,6 +63,8 @@ export interface NmsSession {
   streamPath: string
   /** RTMP sessions only. */
   socket?: Socket
+  /** RTMP sessions only: its chunk parser (see rtmp-limits.ts). */
+  rtmp?: unknown
   /** HTTP-FLV and WebSocket-FLV sessions: the request, whose socket carries the connection. */
   req?: { socket?: Socket }
   close(): void
@@ -91,6 +93,14 @@ export { hashPassword }
 /** Routes its log singleton (which prints stream paths, i.e. keys, with console.log) to `sink`. */
 export function routeNmsLogs(sink: (message: string, level: string) => void): void {
   nmsLogger.log = (message: string, level = 'info') => sink(String(message), level)
+}
+
+/**
+ * The prototype every RTMP session's chunk parser shares (src/protocol/rtmp.js): rtmp-limits.ts caps what its
+ * headers may make it allocate.
+ */
+export function rtmpParserPrototype(): object {
+  return (require('node-media-server/src/protocol/rtmp.js') as { prototype: object }).prototype
 }
 
 /** The session node-media-server holds as the publisher of `streamPath`, if any. */

@@ -2,6 +2,7 @@ import { loggableError } from '@livestream/db'
 import { ConfigError, loadConfig } from './config.js'
 import { startIngest } from './ingest.js'
 import { createLogger } from './logger.js'
+import { ALLOCATOR_ENV } from './rtmp-limits.js'
 
 let config
 try {
@@ -14,6 +15,12 @@ try {
   throw err
 }
 const log = createLogger(config.logLevel, config.nodeId)
+if (process.platform === 'linux' && !config.mallocPinned) {
+  log.warn(
+    { fix: `start ingest with ${Object.entries(ALLOCATOR_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}` },
+    "glibc's mmap threshold is not pinned: memory freed after bursts of connections may stay resident (see rtmp-limits.ts)"
+  )
+}
 
 const node = await startIngest(config, log)
 

@@ -9,6 +9,7 @@ import net from 'node:net'
 import { networkInterfaces, tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
+import { createSigner } from 'fast-jwt'
 import { createDbClient, findStreamByKey, streams, users } from '@livestream/db'
 import { createTestDatabase } from '@livestream/db/testing'
 import { loadConfig } from '../src/config.js'
@@ -43,13 +44,15 @@ await client.db.insert(streams).values({ refNo: 'LS-M1', title: 't', streamKey: 
 const root = await mkdtemp(path.join(tmpdir(), 'ls-mserver-'))
 const rtmpPort = await freePort()
 const adminPort = await freePort()
+/** SECRET as an operator who copied the api's user-token secret there would set it. */
+const SECRET = randomBytes(24).toString('hex')
 const config = loadConfig({
   HOST: '0.0.0.0',
   RTMP_PORT: String(rtmpPort),
   ADMIN_PORT: String(adminPort),
   API_USER: 'operator',
   API_PASS: 'correct horse battery',
-  SECRET: randomBytes(24).toString('hex'),
+  SECRET,
   MEDIA_ROOT: root,
   INGEST_NODE_ID: 'node-ms',
   HTTP_REQUEST_TIMEOUT_MS: '2000',
@@ -145,6 +148,29 @@ t.test('the admin API is on, and answers only with credentials', async (t) => {
   const { data } = (await ok.json()) as { data: { token: string } }
   const res = await fetch(`${admin}/api/v1/streams`, { headers: { authorization: `Bearer ${data.token}` } })
   t.equal(res.status, 200, 'and the token opens the API')
+})
+
+t.test("the admin API refuses every token it did not issue, even one signed with SECRET itself", async (t) => {
+  const now = Math.floor(Date.now() / 1000)
+  // What the api issues ({ sub }), and a forgery shaped exactly like the admin login's own token ({ username }),
+  // both signed with the value of SECRET: node-media-server checks only the signature.
+  const forged = [
+    createSigner({ key: SECRET, algorithm: 'HS256' })({ sub: '1', iat: now, exp: now + 600 }),
+    createSigner({ key: SECRET, algorithm: 'HS256' })({ username: 'operator', iat: now, exp: now + 600 })
+  ]
+  for (const token of forged) {
+    const res = await fetch(`${admin}/api/v1/streams`, { headers: { authorization: `Bearer ${token}` } })
+    t.equal(res.status, 401, 'a token signed with SECRET: 401')
+    const del = await fetch(`${admin}/api/v1/sessions/x`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } })
+    t.equal(del.status, 401, 'and it cannot cut a session')
+  }
+  const ok = await fetch(`${admin}/api/v1/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'operator', password: 'correct horse battery' })
+  })
+  const { data } = (await ok.json()) as { data: { token: string } }
+  t.equal((await fetch(`${admin}/api/v1/streams`, { headers: { authorization: `Bearer ${data.token}` } })).status, 200, "the admin login's own token works")
 })
 
 t.test('the admin port listens on ADMIN_HOST (loopback by default), not on HOST', async (t) => {

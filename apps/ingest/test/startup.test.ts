@@ -20,6 +20,12 @@ t.test('bad settings stop the start with the variable named', async (t) => {
   t.same(admin, { host: '127.0.0.1', port: 8001, user: 'op', pass: 'pw', secret: null }, 'the admin API listens on loopback unless ADMIN_HOST says otherwise')
 })
 
+t.test("a SECRET equal to JWT_SECRET (the api's user-token secret) stops the start, saying why", async (t) => {
+  const shared = 'x'.repeat(40)
+  t.throws(() => loadConfig({ API_USER: 'op', API_PASS: 'pw', SECRET: shared, JWT_SECRET: shared }), /SECRET: it equals JWT_SECRET.*openssl rand/)
+  t.ok(loadConfig({ API_USER: 'op', API_PASS: 'pw', SECRET: 'y'.repeat(40), JWT_SECRET: shared }).admin, 'distinct secrets start')
+})
+
 t.test('stream paths are redacted from log text', async (t) => {
   t.equal(redactStreamPaths('start push /live/3b241101-e2bb-4255-8caf-4136c566a962 ok'), 'start push /live/[redacted] ok')
 })
