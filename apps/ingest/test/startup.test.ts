@@ -27,6 +27,17 @@ t.test('bad settings stop the start with the variable named', async (t) => {
   t.same(admin, { host: '127.0.0.1', port: 8001, user: 'op', pass: 'pw', secret: null }, 'the admin API listens on loopback unless ADMIN_HOST says otherwise')
 })
 
+t.test('media settings: part and window defaults, TLS only as a pair, parts shorter than segments', async (t) => {
+  const c = loadConfig({})
+  t.equal(c.hlsPartSeconds, 0.33)
+  t.equal(c.mediaWindowSegments, 6)
+  t.equal(c.tls, null, 'plain HTTP by default')
+  t.throws(() => loadConfig({ TLS_CERT_PATH: '/x/cert.pem' }), /TLS_KEY_PATH/)
+  t.throws(() => loadConfig({ HLS_PART_SECONDS: '2' }), /HLS_PART_SECONDS/)
+  t.throws(() => loadConfig({ MEDIA_WINDOW_SEGMENTS: '1' }), /MEDIA_WINDOW_SEGMENTS/)
+  t.match(loadConfig({ TLS_CERT_PATH: '/x/cert.pem', TLS_KEY_PATH: '/x/key.pem' }).tls, { certPath: '/x/cert.pem', keyPath: '/x/key.pem' })
+})
+
 t.test('stream paths are redacted from log text', async (t) => {
   t.equal(redactStreamPaths('start push /live/3b241101-e2bb-4255-8caf-4136c566a962 ok'), 'start push /live/[redacted] ok')
 })
