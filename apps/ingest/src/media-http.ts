@@ -12,12 +12,16 @@ const SECURITY_HEADERS = {
   'referrer-policy': 'no-referrer',
   'cross-origin-resource-policy': 'cross-origin'
 }
-// Players on other origins (hls.js, dash.js) read playlists and segments with fetch/XHR.
+// Players on other origins (hls.js, dash.js) read playlists and segments with fetch/XHR. What a preflight needs goes
+// on the preflight only: every header is work repeated for each of thousands of held answers.
 const CORS_HEADERS = {
   'access-control-allow-origin': '*',
+  'access-control-expose-headers': 'content-length, content-range, date'
+}
+const PREFLIGHT_HEADERS = {
   'access-control-allow-methods': 'GET, HEAD, OPTIONS',
   'access-control-allow-headers': 'range, content-type',
-  'access-control-expose-headers': 'content-length, content-range, date'
+  'access-control-max-age': '86400'
 }
 const BASE_HEADERS = { ...SECURITY_HEADERS, ...CORS_HEADERS }
 /** Longer request targets are refused with 414 before anything looks at them; ours are well under 200 characters. */
@@ -85,7 +89,7 @@ export function createMediaHttp(opts: MediaHttpOptions): MediaHttpServer {
     const target = req.url ?? '/'
     if (target.length > MAX_URL) return fail(res, 414, 'uri too long')
     if (method === 'OPTIONS') {
-      res.writeHead(204, { ...BASE_HEADERS, 'access-control-max-age': '86400' })
+      res.writeHead(204, { ...BASE_HEADERS, ...PREFLIGHT_HEADERS })
       return void res.end()
     }
     if (method !== 'GET' && method !== 'HEAD') {

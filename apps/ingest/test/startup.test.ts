@@ -26,6 +26,17 @@ t.test("a SECRET equal to JWT_SECRET (the api's user-token secret) stops the sta
   t.ok(loadConfig({ API_USER: 'op', API_PASS: 'pw', SECRET: 'y'.repeat(40), JWT_SECRET: shared }).admin, 'distinct secrets start')
 })
 
+t.test('media settings: part and window defaults, TLS only as a pair, parts shorter than segments', async (t) => {
+  const c = loadConfig({})
+  t.equal(c.hlsPartSeconds, 0.33)
+  t.equal(c.mediaWindowSegments, 6)
+  t.equal(c.tls, null, 'plain HTTP by default')
+  t.throws(() => loadConfig({ TLS_CERT_PATH: '/x/cert.pem' }), /TLS_KEY_PATH/)
+  t.throws(() => loadConfig({ HLS_PART_SECONDS: '2' }), /HLS_PART_SECONDS/)
+  t.throws(() => loadConfig({ MEDIA_WINDOW_SEGMENTS: '1' }), /MEDIA_WINDOW_SEGMENTS/)
+  t.match(loadConfig({ TLS_CERT_PATH: '/x/cert.pem', TLS_KEY_PATH: '/x/key.pem' }).tls, { certPath: '/x/cert.pem', keyPath: '/x/key.pem' })
+})
+
 t.test('stream paths are redacted from log text', async (t) => {
   t.equal(redactStreamPaths('start push /live/3b241101-e2bb-4255-8caf-4136c566a962 ok'), 'start push /live/[redacted] ok')
 })

@@ -150,24 +150,24 @@ function ptoFor(anchors: Anchors, period: number, track: TrackWindow, mine: Arra
   return pto
 }
 
-type Cached = { version: string; mpd: Buffer | null; anchors: Anchors }
+type Cached = { revision: string; mpd: Buffer | null; anchors: Anchors }
 
 /** Renders the MPD once per window change, and keeps each window's Period anchors. */
 export class DashManifests {
   private readonly cache = new WeakMap<MediaWindow, Cached>()
 
   mpd(w: MediaWindow): Buffer | null {
-    const version = w.version
+    const revision = w.revision
     let c = this.cache.get(w)
-    if (c && c.version === version) return c.mpd
+    if (c && c.revision === revision) return c.mpd
     const first = w.leader?.segments[0]?.programDateTime
     if (!c) {
       if (first === undefined) return null
-      c = { version: '', mpd: null, anchors: { ast: Math.min(w.startedAt ?? first, first), periods: new Map() } }
+      c = { revision: '', mpd: null, anchors: { ast: Math.min(w.startedAt ?? first, first), periods: new Map() } }
       this.cache.set(w, c)
     }
     const text = renderMpd(w, c.anchors)
-    c.version = version
+    c.revision = revision
     c.mpd = text === null ? null : Buffer.from(text)
     return c.mpd
   }

@@ -8,7 +8,7 @@ import type { MediaWindow, Segment, TrackKind, TrackWindow } from './window.js'
  * ordinary HLS: they ignore the EXT-X-PART family and play the complete segments.
  *
  * Rendering walks the window, so it happens once per window change: `HlsPlaylists` caches the bytes per window
- * version, per track and per skip flavour, and every request held on the same change shares them.
+ * revision, per track and per skip flavour, and every request held on the same change shares them.
  */
 
 const AUDIO_GROUP = 'audio'
@@ -203,7 +203,7 @@ function renditionReport(track: TrackWindow): { msn: number; part: number } | nu
   return null
 }
 
-type Cached = { version: string; byKey: Map<string, Buffer | number | null> }
+type Cached = { revision: string; byKey: Map<string, Buffer | number | null> }
 
 /** Renders each playlist once per window change and hands every request the same bytes. */
 export class HlsPlaylists {
@@ -229,10 +229,10 @@ export class HlsPlaylists {
   }
 
   private cached<T extends Buffer | number | null>(w: MediaWindow, key: string, render: () => T): T {
-    const version = w.version
+    const revision = w.revision
     let c = this.cache.get(w)
-    if (!c || c.version !== version) {
-      c = { version, byKey: new Map() }
+    if (!c || c.revision !== revision) {
+      c = { revision, byKey: new Map() }
       this.cache.set(w, c)
     }
     let out = c.byKey.get(key) as T | undefined

@@ -30,6 +30,7 @@ export class MediaRoutes {
   private readonly manifests = new DashManifests()
   /** A closed segment's bytes, joined once for every request. */
   private readonly joined = new WeakMap<Segment, Buffer>()
+  private readonly headers = new WeakMap<Buffer, Headers>()
 
   constructor(private readonly opts: MediaRoutesOptions) {}
 
@@ -48,7 +49,13 @@ export class MediaRoutes {
     const w = this.opts.windows.get(route.id)
     if (!w) return fail(404, 'not found')
     const send = (type: string, cache: string, body: Buffer) => {
-      res.writeHead(200, { ...base, 'content-type': type, 'cache-control': cache, 'content-length': body.length })
+      // The header object is built once per body: every viewer held on a playlist change gets the same one.
+      let headers = this.headers.get(body)
+      if (!headers) {
+        headers = { ...base, 'content-type': type, 'cache-control': cache, 'content-length': body.length }
+        this.headers.set(body, headers)
+      }
+      res.writeHead(200, headers)
       res.end(head ? undefined : body)
     }
     switch (route.type) {

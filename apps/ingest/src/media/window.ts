@@ -64,8 +64,8 @@ export class TrackWindow {
   /** Discontinuities that have slid out of the window (`EXT-X-DISCONTINUITY-SEQUENCE`). */
   discontinuitySequence = 0
   ended = false
-  /** Bumped on every change (init, segment, part, close, end): renderers cache what they built per version. */
-  version = 0
+  /** Bumped on every change (init, segment, part, close, end): renderers cache what they built per revision. */
+  revision = 0
   private readonly waiters = new Set<Waiter>()
 
   constructor(
@@ -88,7 +88,7 @@ export class TrackWindow {
 
   setInit(version: number, info: TrackInfo, bytes: Buffer): void {
     this.inits.set(version, { info, bytes })
-    this.version++
+    this.revision++
   }
 
   openSegment(s: Omit<Segment, 'parts' | 'duration' | 'complete'>): Segment {
@@ -177,7 +177,7 @@ export class TrackWindow {
   }
 
   private wake(): void {
-    this.version++
+    this.revision++
     for (const w of this.waiters) {
       if (this.has(w.msn, w.part)) {
         clearTimeout(w.timer)
@@ -221,9 +221,9 @@ export class MediaWindow {
   }
 
   /** Changes whenever any track changes (or a track is added): the cache key of what is rendered from the window. */
-  get version(): string {
+  get revision(): string {
     let sum = 0
-    for (const t of this.tracks.values()) sum += t.version
+    for (const t of this.tracks.values()) sum += t.revision
     return `${this.tracks.size}:${sum}`
   }
 }
