@@ -42,7 +42,7 @@ function openHls(url, lowLatency) {
 function openDash(url, lowLatency, utcUrl) {
   dash = dashjs.MediaPlayer().create()
   dash.updateSettings({
-    debug: { logLevel: dashjs.Debug.LOG_LEVEL_WARNING },
+    debug: { logLevel: dashjs.Debug.LOG_LEVEL_INFO },
     streaming: {
       // The MPD's own UTCTiming first; our harness server (same machine, same clock) instead of time.akamai.com,
       // which a test machine cannot reach, as the fallback.
@@ -150,11 +150,18 @@ function startClock(layout) {
 window.harness = {
   /** `{ kind: 'hls' | 'dash' | 'file', url, lowLatency, clock: BitClockLayout | null, utcUrl }` */
   open(config) {
-    if (config.kind === 'hls') openHls(config.url, config.lowLatency)
-    else if (config.kind === 'dash') openDash(config.url, config.lowLatency, config.utcUrl)
-    else video.src = config.url
+    const play = () => video.play().catch((err) => warnings.push({ source: 'video', type: 'play()', details: describe(err) }))
     if (config.clock) startClock(config.clock)
-    video.play().catch((err) => warnings.push({ source: 'video', type: 'play()', details: describe(err) }))
+    // dash.js starts playback itself: a play() before it listens leaves its manifest refresh waiting for a "play"
+    // event that never comes (the stream stalls after the first segments).
+    if (config.kind === 'dash') openDash(config.url, config.lowLatency, config.utcUrl)
+    else if (config.kind === 'hls') {
+      openHls(config.url, config.lowLatency)
+      play()
+    } else {
+      video.src = config.url
+      play()
+    }
   },
   state() {
     let playerLatencyMs = null
