@@ -69,8 +69,29 @@ function clockSourceArgs(opts: ClockSourceOptions): string[] {
  * Publishes a test picture with a burned-in wall clock (and a sine tone) in real time over RTMP, so a player page can
  * measure glass-to-glass latency frame by frame. The process is ours: stop it with `stop()`.
  */
-export function publishClock(rtmpUrl: string, opts: ClockSourceOptions, name = 'clock-publisher'): Managed {
-  return startProcess(name, FFMPEG, [...clockSourceArgs(opts), '-f', 'flv', rtmpUrl], { PATH: process.env.PATH })
+export function publishClock(rtmpUrl: string, opts: ClockSourceOptions, name = 'clock-publisher'): ClockPublisher {
+  // -progress: a report on stdout every 50 ms, so we know (to ~50 ms) when the first frame went out.
+  const args = [...clockSourceArgs(opts), '-progress', 'pipe:1', '-stats_period', '0.05', '-f', 'flv', rtmpUrl]
+  const proc = startProcess(name, FFMPEG, args, { PATH: process.env.PATH })
+  const started = Date.now()
+  const firstFrameAt = new Promise<number | null>((resolve) => {
+    const sent = opts.video === false ? /^out_time_us=([1-9]\d*)$/m : /^frame=([1-9]\d*)$/m
+    const onData = (chunk: Buffer) => {
+      if (!sent.test(chunk.toString('utf8'))) return
+      proc.child.stdout?.off('data', onData)
+      resolve(Date.now())
+    }
+    proc.child.stdout?.on('data', onData)
+    void proc.exited.then(() => resolve(null))
+  })
+  return Object.assign(proc, { started, firstFrameAt })
+}
+
+export interface ClockPublisher extends Managed {
+  /** When the process was spawned (ms since the epoch). */
+  started: number
+  /** When ffmpeg reported its first frame (or, audio only, its first audio) sent; null if it exited before. */
+  firstFrameAt: Promise<number | null>
 }
 
 /** Writes the same clock source to an MP4 file in real time (for checking the decoder without a stack). */
