@@ -129,7 +129,8 @@ const notes = [
   `Targets (issue 14): ${TARGETS.join('; ')}.`,
   'g2g = glass-to-glass: the wall clock when a frame is on screen minus the wall clock burned into it when ffmpeg captured it (same machine, same clock); sampled once a second from the frame on screen.',
   "player-reported = hls.js `hls.latency` / dash.js `getCurrentLiveLatency()` (the player's estimate against the playlist's or MPD's timeline, not the capture time).",
-  'first frame = ffmpeg reporting its first video frame sent (its -progress, every 50 ms); playable = the entry URL leads to a part or a segment.'
+  'first frame = ffmpeg reporting its first video frame sent (its -progress, every 50 ms); playable = the entry URL leads to a part or a segment (DASH: in every track).',
+  'Each player is opened once its entry is playable: dash.js opened on an MPD whose video timeline is still empty never starts, because it refreshes the MPD only after playback has started (seen with a 250-frame GOP, where audio segments come first).'
 ]
 console.log(`\nLatency in real players (headless Chromium, hls.js + dash.js), ${SECONDS} s per case\n${out}\n\n${notes.join('\n')}`)
 writeResults(
