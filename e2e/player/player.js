@@ -11,7 +11,8 @@ const errors = []
 const warnings = []
 /** `{ at, latencyMs, mediaTime }` per decoded frame, at most ~10 per second. */
 const clockSamples = []
-const clockStats = { read: 0, unreadable: 0 }
+/** `timer`: readings taken by the fallback timer, not at a requestVideoFrameCallback. */
+const clockStats = { read: 0, unreadable: 0, timer: 0 }
 let hls = null
 let dash = null
 let stopClock = () => {}
@@ -113,9 +114,10 @@ function startClock(layout) {
   const read = makeClockReader(layout)
   const modulus = 2 ** layout.dataBits
   let last = 0
-  const sample = (displayedAt) => {
+  const sample = (displayedAt, mediaTime, byTimer) => {
     if (displayedAt - last < 100 || video.readyState < 2) return
     last = displayedAt
+    if (byTimer) clockStats.timer++
     const value = read()
     if (value === null) {
       clockStats.unreadable++
@@ -124,7 +126,7 @@ function startClock(layout) {
     clockStats.read++
     // The value is the capture time modulo 2^40: take the capture time nearest before the display.
     const captured = displayedAt - ((((displayedAt - value) % modulus) + modulus) % modulus)
-    clockSamples.push({ at: displayedAt, latencyMs: displayedAt - captured, mediaTime: video.currentTime })
+    clockSamples.push({ at: displayedAt, latencyMs: displayedAt - captured, mediaTime })
     if (clockSamples.length > 20_000) clockSamples.splice(0, 10_000)
   }
   let stopped = false
@@ -134,12 +136,12 @@ function startClock(layout) {
   const onFrame = (_now, meta) => {
     if (stopped) return
     frameSeen = Date.now()
-    sample(performance.timeOrigin + meta.expectedDisplayTime)
+    sample(performance.timeOrigin + meta.expectedDisplayTime, meta.mediaTime, false)
     video.requestVideoFrameCallback(onFrame)
   }
   if ('requestVideoFrameCallback' in video) video.requestVideoFrameCallback(onFrame)
   const timer = setInterval(() => {
-    if (Date.now() - frameSeen > 500) sample(Date.now())
+    if (Date.now() - frameSeen > 500) sample(Date.now(), video.currentTime, true)
   }, 100)
   stopClock = () => {
     stopped = true

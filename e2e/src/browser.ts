@@ -71,7 +71,17 @@ export interface ClockSample {
   /** Display time of the frame, ms since the epoch. */
   at: number
   latencyMs: number
+  /** The frame's media time (requestVideoFrameCallback's `mediaTime`; the timer fallback: `currentTime`). */
   mediaTime: number
+}
+
+export interface ClockStats {
+  /** Frames whose clock was read. */
+  read: number
+  /** Frames whose strip failed a check (sync, parity, a block neither black nor white). */
+  unreadable: number
+  /** Readings taken by the 10 Hz fallback timer because requestVideoFrameCallback had not fired for 500 ms. */
+  timer: number
 }
 
 interface PageState {
@@ -83,7 +93,7 @@ interface PageState {
   playerLatencyMs: number | null
   clockLatencyMs: number | null
   clockSampleAt: number | null
-  clockStats: { read: number; unreadable: number }
+  clockStats: ClockStats
 }
 
 export interface Player {
@@ -100,8 +110,7 @@ export interface Player {
   latency(): Promise<Latency>
   /** Every clock reading since `from` (an index into the page's list). */
   clockSamples(from?: number): Promise<ClockSample[]>
-  /** Readable and unreadable clock frames so far. */
-  clockStats(): Promise<{ read: number; unreadable: number }>
+  clockStats(): Promise<ClockStats>
   close(): Promise<void>
 }
 

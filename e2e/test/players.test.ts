@@ -41,7 +41,7 @@ async function latencyLine(name: string, player: Player): Promise<string> {
   const { playerMs, clockMs } = await player.latency()
   const stats = await player.clockStats()
   const ms = (v: number | null) => (v === null ? 'n/a' : `${Math.round(v)} ms`)
-  return `${name}: player latency ${ms(playerMs)}, clock (glass-to-glass) ${ms(clockMs)}; clock frames read ${stats.read}, unreadable ${stats.unreadable}`
+  return `${name}: player latency ${ms(playerMs)}, clock (glass-to-glass) ${ms(clockMs)}; clock frames read ${stats.read} (${stats.timer} by the fallback timer), unreadable ${stats.unreadable}`
 }
 
 t.test('hls.js in low-latency mode plays the live stream: 3 s of playback with no fatal error', async (t) => {
