@@ -16,8 +16,8 @@ import { bitClockLayout, type BitClockLayout } from './bit-clock.js'
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
 /**
- * As docs say for this project's machines: without the background-networking flags Chromium keeps trying hosts it
- * cannot reach; QUIC off so every request is the plain HTTP we serve.
+ * Without the background-networking, component-update and sync flags Chromium keeps trying hosts an offline test
+ * machine cannot reach; QUIC off so every request is the plain HTTP we serve.
  */
 const CHROMIUM_ARGS = [
   '--headless',
