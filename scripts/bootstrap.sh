@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fresh Debian/Ubuntu machine with Node 20 -> everything installed and built.
-#   bash scripts/bootstrap.sh          install: pnpm, ffmpeg, MariaDB + Redis (when absent), dependencies, build
+#   bash scripts/bootstrap.sh          install: pnpm, ffmpeg, Chromium, MariaDB + Redis (when absent), dependencies, build
 #   bash scripts/bootstrap.sh start    the same, then run the stack (migrations, api, ingest)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -25,6 +25,18 @@ if ! command -v ffmpeg >/dev/null 2>&1 && [ -z "${FFMPEG_PATH:-}" ]; then
     }
   else
     say "ffmpeg is missing: install it (sudo apt-get install ffmpeg) or set FFMPEG_PATH"; exit 1
+  fi
+fi
+
+# The player tests and bench:latency drive real players in Debian's Chromium (playwright cannot download a browser here).
+if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
+  if as_root; then
+    say "installing chromium (player tests)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || {
+      apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+    }
+  else
+    say "chromium is missing: the player tests need it (sudo apt-get install chromium, or set CHROMIUM_PATH)"
   fi
 fi
 

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
+import { bitClockFilter } from './bit-clock.js'
 import { startProcess, type Managed } from './process.js'
 
 const run = promisify(execFile)
@@ -22,6 +23,80 @@ export function publishTestClip(rtmpUrl: string, seconds: number, name = 'publis
     '-f', 'flv', rtmpUrl
   ]
   return startProcess(name, FFMPEG, args, { PATH: process.env.PATH })
+}
+
+export interface ClockSourceOptions {
+  /** Length of the publish or file. */
+  seconds: number
+  /** Keyframe interval in frames: 25 is 1 s at 25 fps; OBS's default is 250. */
+  gopFrames?: number
+  /** A sine track (AAC); default true. */
+  audio?: boolean
+  /** The test picture with the burned-in clock (H.264); default true. Without it there is nothing to read back. */
+  video?: boolean
+  /** B-frames between references (`-bf`); default 0, as OBS's zerolatency tuning. */
+  bframes?: number
+  /** `WIDTHxHEIGHT`; default 640x360. */
+  size?: string
+  fps?: number
+}
+
+/**
+ * The ffmpeg arguments of a real-time (`-re`) H.264 + AAC source whose picture carries its own capture time (see
+ * bit-clock.ts), without the output. libx264 ultrafast/zerolatency as a live encoder would be set.
+ */
+function clockSourceArgs(opts: ClockSourceOptions): string[] {
+  const { seconds, gopFrames = 25, audio = true, video = true, bframes = 0, size = '640x360', fps = 25 } = opts
+  if (!audio && !video) throw new Error('a clock source needs audio, video or both')
+  const width = Number(size.split('x')[0])
+  const args = ['-hide_banner', '-loglevel', 'warning', '-nostdin', '-re']
+  if (video) args.push('-f', 'lavfi', '-i', `testsrc=size=${size}:rate=${fps}`)
+  if (audio) args.push('-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000')
+  args.push('-t', String(seconds))
+  if (video) {
+    args.push(
+      '-vf', bitClockFilter(width, fps),
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency',
+      '-g', String(gopFrames), '-keyint_min', String(gopFrames), '-sc_threshold', '0', '-bf', String(bframes),
+      '-pix_fmt', 'yuv420p'
+    )
+  }
+  if (audio) args.push('-c:a', 'aac', '-b:a', '64k')
+  return args
+}
+
+/**
+ * Publishes a test picture with a burned-in wall clock (and a sine tone) in real time over RTMP, so a player page can
+ * measure glass-to-glass latency frame by frame. The process is ours: stop it with `stop()`.
+ */
+export function publishClock(rtmpUrl: string, opts: ClockSourceOptions, name = 'clock-publisher'): ClockPublisher {
+  // -progress: a report on stdout every 50 ms, so we know (to ~50 ms) when the first frame went out.
+  const args = [...clockSourceArgs(opts), '-progress', 'pipe:1', '-stats_period', '0.05', '-f', 'flv', rtmpUrl]
+  const proc = startProcess(name, FFMPEG, args, { PATH: process.env.PATH })
+  const started = Date.now()
+  const firstFrameAt = new Promise<number | null>((resolve) => {
+    const sent = opts.video === false ? /^out_time_us=([1-9]\d*)$/m : /^frame=([1-9]\d*)$/m
+    const onData = (chunk: Buffer) => {
+      if (!sent.test(chunk.toString('utf8'))) return
+      proc.child.stdout?.off('data', onData)
+      resolve(Date.now())
+    }
+    proc.child.stdout?.on('data', onData)
+    void proc.exited.then(() => resolve(null))
+  })
+  return Object.assign(proc, { started, firstFrameAt })
+}
+
+export interface ClockPublisher extends Managed {
+  /** When the process was spawned (ms since the epoch). */
+  started: number
+  /** When ffmpeg reported its first frame (or, audio only, its first audio) sent; null if it exited before. */
+  firstFrameAt: Promise<number | null>
+}
+
+/** Writes the same clock source to an MP4 file in real time (for checking the decoder without a stack). */
+export async function recordClock(file: string, opts: ClockSourceOptions): Promise<void> {
+  await run(FFMPEG, [...clockSourceArgs(opts), '-movflags', '+faststart', '-y', file], { timeout: (opts.seconds + 30) * 1000 })
 }
 
 export interface ProbedStream {
