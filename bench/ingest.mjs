@@ -62,7 +62,7 @@ async function onTimeHttp(base, playbackIds) {
   return ok
 }
 
-async function drive(server, n, urlFor, segDir, segNames) {
+async function drive(server, n, urlFor, segDir, segNames, windowBytes = null) {
   const pubs = []
   for (let i = 0; i < n; i++) {
     pubs.push(start('pub', FFMPEG, publishArgs(file, urlFor(i))))
@@ -78,6 +78,7 @@ async function drive(server, n, urlFor, segDir, segNames) {
   }
   if (gone.length) console.log(`server log tail:\n${server.output().trim().split('\n').slice(-8).join('\n')}`)
   const timely = typeof segDir === 'function' ? await segDir() : segDir ? onTime(segDir, segNames) : null
+  const window = windowBytes ? await windowBytes() : null
   await Promise.all(pubs.map((p) => p.stop()))
   const cpu = srv.rootCpu + srv.childCpu
   return {
@@ -90,7 +91,8 @@ async function drive(server, n, urlFor, segDir, segNames) {
     'PSS MB': (srv.totalPss / 2 ** 20).toFixed(0),
     'publishers CPU %': pubCpu.toFixed(0),
     dropped,
-    'on time': timely === null ? 'n/a' : `${timely}/${n}`
+    'on time': timely === null ? 'n/a' : `${timely}/${n}`,
+    'window MB/stream': window === null ? 'n/a' : (window / n / 2 ** 20).toFixed(2)
   }
 }
 
@@ -102,7 +104,11 @@ async function ours(n) {
     const user = await stack.user(api)
     const streams = []
     for (let i = 0; i < n; i++) streams.push(await stack.createStream(api, user, `cap${i}`))
-    return await drive(ingest, n, (i) => `rtmp://127.0.0.1:${ingest.rtmpPort}/live/${streams[i].stream_key}`, () => onTimeHttp(ingest.publicUrl, streams.map((s) => s.playback_id)))
+    return await drive(ingest, n, (i) => `rtmp://127.0.0.1:${ingest.rtmpPort}/live/${streams[i].stream_key}`, () => onTimeHttp(ingest.publicUrl, streams.map((s) => s.playback_id)), [], async () => {
+      // The live windows' bytes in memory (init segments and every part kept), from ingest's own gauge.
+      const text = await (await fetch(`${ingest.publicUrl}/metrics`)).text()
+      return Number(/livestream_ingest_media_window_bytes\{[^}]*\} (\d+)/.exec(text)?.[1] ?? NaN)
+    })
   } finally {
     await stack.close()
   }
