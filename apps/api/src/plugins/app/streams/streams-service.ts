@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { and, count, desc, eq, sql, type SQL } from 'drizzle-orm'
-import { streamParticipants, streams, users, type Database, type DbClient, type StreamStatus, type Transaction } from '@livestream/db'
+import { isStreamKeyShaped, streamParticipants, streams, users, type Database, type DbClient, type StreamStatus, type Transaction } from '@livestream/db'
 import type { StreamEvent } from '@livestream/events'
 import { ConflictError, ForbiddenError, NotFoundError } from '../../../errors.js'
 import { canTransition, TransitionError } from './lifecycle.js'
@@ -130,6 +130,8 @@ export function createStreamsService(client: Pick<DbClient, 'db' | 'pool'>, cach
 
     /** Someone else's key answers exactly like a key that does not exist. */
     async getByKey(ownerId: number, streamKey: string, tx?: Transaction): Promise<StreamRow> {
+      // The column ignores trailing spaces (PAD SPACE): a key of another shape is no key, as at ingest.
+      if (!isStreamKeyShaped(streamKey)) throw new NotFoundError('stream not found')
       const run = tx ?? db
       const [row] = await run
         .select()
