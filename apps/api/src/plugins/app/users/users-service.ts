@@ -1,6 +1,6 @@
 import { hash, verify } from '@node-rs/argon2'
 import { eq, sql } from 'drizzle-orm'
-import { users, type Database } from '@livestream/db'
+import { isDuplicateEntry, users, type Database } from '@livestream/db'
 import { ConflictError, UnauthorizedError } from '../../../errors.js'
 
 export type UserRow = typeof users.$inferSelect
@@ -28,8 +28,7 @@ export function createUsersService(db: Database) {
         const [row] = await db.select().from(users).where(eq(users.id, res.insertId))
         return row as UserRow
       } catch (err) {
-        const code = (err as { code?: string; cause?: { code?: string } }).cause?.code ?? (err as { code?: string }).code
-        if (code === 'ER_DUP_ENTRY') throw new ConflictError('email is already registered')
+        if (isDuplicateEntry(err)) throw new ConflictError('email is already registered')
         throw err
       }
     },
