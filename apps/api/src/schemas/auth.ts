@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { Envelope, errorResponses } from './envelope.js'
+import { DisplayText, EmailText } from './text.js'
 
 export const UserSchema = Type.Object({
   id: Type.Integer(),
@@ -8,14 +9,14 @@ export const UserSchema = Type.Object({
   created_at: Type.String()
 })
 
-const Email = Type.String({ minLength: 3, maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+$' })
+const Email = EmailText
 const Password = Type.String({ minLength: 8, maxLength: 256 })
 
 export const RegisterBodySchema = Type.Object(
   {
     email: Email,
     password: Password,
-    display_name: Type.String({ minLength: 1, maxLength: 100, pattern: '\\S' })
+    display_name: DisplayText(100)
   },
   { additionalProperties: false }
 )

@@ -1,13 +1,24 @@
 import { hash, verify } from '@node-rs/argon2'
 import { eq, sql } from 'drizzle-orm'
 import { isDuplicateEntry, users, type Database } from '@livestream/db'
-import { ConflictError, UnauthorizedError } from '../../../errors.js'
+import { ConflictError, HttpError, UnauthorizedError } from '../../../errors.js'
 
 export type UserRow = typeof users.$inferSelect
 
 // argon2id (the library default algorithm) with OWASP's minimum: 19 MiB, 2 passes.
 const ARGON = { memoryCost: 19_456, timeCost: 2, parallelism: 1 }
 const BAD_LOGIN = 'invalid email or password'
+
+const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+$/
+
+/**
+ * The one spelling of an email, for storing and for comparing (the column compares byte for byte): compatibility forms
+ * folded (NFKC: full-width letters, ligatures), lower case, no surrounding space. Accents and `ß` stay what they are:
+ * `josé@` and `jose@` are two addresses, as are `straße@` and `strasse@`.
+ */
+export function normalizeEmail(email: string): string {
+  return email.normalize('NFKC').toLowerCase().trim()
+}
 
 export function userView(u: UserRow) {
   return { id: u.id, email: u.email, display_name: u.displayName, created_at: u.createdAt.toISOString() }
@@ -22,9 +33,12 @@ export function createUsersService(db: Database) {
 
   return {
     async register(email: string, password: string, displayName: string): Promise<UserRow> {
+      const normalized = normalizeEmail(email)
+      // NFKC may make an address out of shape (a full-width `＠` becomes a second `@`).
+      if (!EMAIL_SHAPE.test(normalized)) throw new HttpError(400, 'email: must be an email address')
       const passwordHash = await hash(password, ARGON)
       try {
-        const [res] = await db.insert(users).values({ email: email.toLowerCase(), passwordHash, displayName })
+        const [res] = await db.insert(users).values({ email: normalized, passwordHash, displayName })
         const [row] = await db.select().from(users).where(eq(users.id, res.insertId))
         return row as UserRow
       } catch (err) {
@@ -34,7 +48,7 @@ export function createUsersService(db: Database) {
     },
 
     async login(email: string, password: string): Promise<UserRow> {
-      const [row] = await db.select().from(users).where(eq(users.email, email.toLowerCase())).limit(1)
+      const [row] = await db.select().from(users).where(eq(users.email, normalizeEmail(email))).limit(1)
       const ok = await verify(row?.passwordHash ?? (await dummyHash), password).catch(() => false)
       if (!row || !row.passwordHash || !ok) throw new UnauthorizedError(BAD_LOGIN)
       return row
