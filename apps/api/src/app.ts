@@ -96,7 +96,12 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(rateLimit, { global: false })
   await app.register(dbPlugin, { url: config.databaseUrl, poolSize: config.dbPoolSize })
   await app.register(redisPlugin, { url: config.redisUrl })
-  await app.register(servicesPlugin, { redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, streamCacheMs: config.streamCacheMs })
+  await app.register(servicesPlugin, {
+    redisUrl: config.redisUrl,
+    queuePrefix: config.queuePrefix,
+    streamCacheMs: config.streamCacheMs,
+    hashing: config.authHashing
+  })
   await app.register(authPlugin, {
     secret: config.jwtSecret,
     expiresIn: config.jwtExpiresIn,

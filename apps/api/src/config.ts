@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { HOW_TO_MAKE_ONE, weakSecretReason } from './jwt-secret.js'
@@ -40,6 +41,9 @@ export const EnvSchema = Type.Object({
   // How often Node checks open connections against the headers and request timeouts: a limit is enforced this late.
   CONNECTIONS_CHECKING_INTERVAL_MS: Int(1_000, 50),
   AUTH_RATE_LIMIT_MAX: Int(10, 1),
+  // Password hashes (argon2) at once for the process; 0 = one per core. Past the waiting room: 503 + Retry-After.
+  AUTH_HASH_CONCURRENCY: Int(0),
+  AUTH_HASH_QUEUE: Int(32),
   AUTH_USER_CACHE_MS: Int(2_000),
   STREAM_CACHE_MS: Int(1_000),
   AUTH_RATE_LIMIT_WINDOW_MS: Int(60_000, 100)
@@ -71,7 +75,9 @@ export interface Config {
     headersTimeout: number
     connectionsCheckingInterval: number
   }
+  /** One budget per address for login and register together. */
   authRateLimit: { max: number; windowMs: number }
+  authHashing: { concurrency: number; maxWaiting: number }
   authUserCacheMs: number
   streamCacheMs: number
 }
@@ -134,6 +140,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       connectionsCheckingInterval: env.CONNECTIONS_CHECKING_INTERVAL_MS
     },
     authRateLimit: { max: env.AUTH_RATE_LIMIT_MAX, windowMs: env.AUTH_RATE_LIMIT_WINDOW_MS },
+    authHashing: { concurrency: env.AUTH_HASH_CONCURRENCY || availableParallelism(), maxWaiting: env.AUTH_HASH_QUEUE },
     authUserCacheMs: env.AUTH_USER_CACHE_MS,
     streamCacheMs: env.STREAM_CACHE_MS
   }

@@ -39,7 +39,11 @@ export class UserGoneError extends UnauthorizedError {
   }
 }
 export class ServiceUnavailableError extends HttpError {
-  constructor(message = 'service temporarily unavailable, try again shortly') {
+  constructor(
+    message = 'service temporarily unavailable, try again shortly',
+    /** Sent as `Retry-After`. */
+    readonly retryAfterSeconds = 5
+  ) {
     super(503, message)
   }
 }

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { HttpError, isUnavailable } from '../../errors.js'
+import { HttpError, isUnavailable, ServiceUnavailableError } from '../../errors.js'
 import { SECURITY_HEADERS } from './security-headers.js'
 
 const fail = (message: string) => ({ success: false as const, data: null, message })
@@ -15,6 +15,9 @@ const fail = (message: string) => ({ success: false as const, data: null, messag
 export default fp(
   async (app) => {
     app.setErrorHandler((err: FastifyError, request, reply) => {
+      if (err instanceof ServiceUnavailableError) {
+        return reply.code(503).header('retry-after', String(err.retryAfterSeconds)).send(fail(err.message))
+      }
       if (err instanceof HttpError) {
         return reply.code(err.statusCode).send(fail(err.message))
       }

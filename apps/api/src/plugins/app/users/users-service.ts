@@ -2,6 +2,7 @@ import { hash, verify } from '@node-rs/argon2'
 import { eq, sql } from 'drizzle-orm'
 import { isDuplicateEntry, users, type Database } from '@livestream/db'
 import { ConflictError, HttpError, UnauthorizedError } from '../../../errors.js'
+import { createHashGate, type HashGate } from './hash-gate.js'
 
 export type UserRow = typeof users.$inferSelect
 
@@ -24,7 +25,7 @@ export function userView(u: UserRow) {
   return { id: u.id, email: u.email, display_name: u.displayName, created_at: u.createdAt.toISOString() }
 }
 
-export function createUsersService(db: Database) {
+export function createUsersService(db: Database, gate: HashGate = createHashGate({ concurrency: 1, maxWaiting: Infinity })) {
   // Prepared once: the per-request auth lookup skips query building.
   const byId = db.select().from(users).where(eq(users.id, sql.placeholder('id'))).limit(1).prepare()
 
@@ -32,11 +33,14 @@ export function createUsersService(db: Database) {
   const dummyHash = hash('not-a-real-password', ARGON)
 
   return {
+    /** The process-wide bound on password hashing (its peak and refusals, for tests and metrics). */
+    hashing: gate.stats,
+
     async register(email: string, password: string, displayName: string): Promise<UserRow> {
       const normalized = normalizeEmail(email)
       // NFKC may make an address out of shape (a full-width `＠` becomes a second `@`).
       if (!EMAIL_SHAPE.test(normalized)) throw new HttpError(400, 'email: must be an email address')
-      const passwordHash = await hash(password, ARGON)
+      const passwordHash = await gate.run(() => hash(password, ARGON))
       try {
         const [res] = await db.insert(users).values({ email: normalized, passwordHash, displayName })
         const [row] = await db.select().from(users).where(eq(users.id, res.insertId))
@@ -49,7 +53,8 @@ export function createUsersService(db: Database) {
 
     async login(email: string, password: string): Promise<UserRow> {
       const [row] = await db.select().from(users).where(eq(users.email, normalizeEmail(email))).limit(1)
-      const ok = await verify(row?.passwordHash ?? (await dummyHash), password).catch(() => false)
+      const stored = row?.passwordHash ?? (await dummyHash)
+      const ok = await gate.run(() => verify(stored, password).catch(() => false))
       if (!row || !row.passwordHash || !ok) throw new UnauthorizedError(BAD_LOGIN)
       return row
     },
