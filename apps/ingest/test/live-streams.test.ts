@@ -1,11 +1,12 @@
 import t from 'tap'
-import { randomBytes } from 'node:crypto'
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import pino from 'pino'
 import { EventsProducer } from '../src/events-producer.js'
 import { LiveStreams } from '../src/live-streams.js'
+import { testQueuePrefix } from '@livestream/events/testing'
+import { dropRedisPrefix } from './helper.js'
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const log = pino({ level: 'silent' })
@@ -14,9 +15,11 @@ t.test('packaging that cannot start leaves no stream behind and sends no event, 
   const root = await mkdtemp(path.join(tmpdir(), 'ls-live-'))
   // The HLS folder cannot be created: its parent is a file.
   await writeFile(path.join(root, 'hls'), 'not a folder')
-  const producer = new EventsProducer(REDIS_URL, `lstest-live-${randomBytes(4).toString('hex')}`, 'node-t', log)
+  const queuePrefix = testQueuePrefix('live')
+  const producer = new EventsProducer(REDIS_URL, queuePrefix, 'node-t', log)
   t.teardown(async () => {
     await producer.close(1_000)
+    await dropRedisPrefix(queuePrefix)
     await rm(root, { recursive: true, force: true })
   })
   const live = new LiveStreams({
@@ -45,9 +48,11 @@ t.test('packaging that cannot start leaves no stream behind and sends no event, 
 
 t.test('a node shutting down removes its own media at once, and only its own', async (t) => {
   const root = await mkdtemp(path.join(tmpdir(), 'ls-live-'))
-  const producer = new EventsProducer(REDIS_URL, `lstest-live-${randomBytes(4).toString('hex')}`, 'node-s', log)
+  const queuePrefix = testQueuePrefix('live')
+  const producer = new EventsProducer(REDIS_URL, queuePrefix, 'node-s', log)
   t.teardown(async () => {
     await producer.close(1_000)
+    await dropRedisPrefix(queuePrefix)
     await rm(root, { recursive: true, force: true })
   })
   const options = {
