@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { loginSchema, meSchema, registerSchema } from '../schemas/auth.js'
+import { deleteMeSchema, loginSchema, meSchema, registerSchema } from '../schemas/auth.js'
 import { NotFoundError } from '../errors.js'
 import { userView } from '../plugins/app/users/users-service.js'
 
-/** /api/auth: register, login, me. Register and login share one rate-limit budget per address. */
+/** /api/auth: register, login, me (read or delete). Register and login share one rate-limit budget per address. */
 const auth: FastifyPluginAsyncTypebox<{ rateLimit: { max: number; timeWindow: number } }> = async (app, opts) => {
   // One limiter for both routes: a route's own `config.rateLimit` counts apart, so an address could spend its budget
   // twice, once logging in and once registering (both cost an argon2 hash).
@@ -26,6 +26,13 @@ const auth: FastifyPluginAsyncTypebox<{ rateLimit: { max: number; timeWindow: nu
     const user = await app.users.findById(request.user.id)
     if (!user) throw new NotFoundError('user not found')
     return { success: true, data: userView(user), message: 'ok' }
+  })
+
+  // Deletes the caller's account with its streams and participations (the walkthrough removes what it made this way).
+  app.delete('/me', { schema: deleteMeSchema, onRequest: app.authenticate }, async (request) => {
+    const removed = await app.users.remove(request.user.id)
+    app.forgetUser(request.user.id)
+    return { success: true, data: null, message: `account deleted with ${removed.length} stream(s)` }
   })
 }
 export default auth

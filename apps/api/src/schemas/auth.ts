@@ -31,3 +31,4 @@ export const AuthResultSchema = Envelope(Type.Object({ user: UserSchema, token: 
 export const registerSchema = { body: RegisterBodySchema, response: { 201: AuthResultSchema, ...errorResponses } }
 export const loginSchema = { body: LoginBodySchema, response: { 200: AuthResultSchema, ...errorResponses } }
 export const meSchema = { response: { 200: Envelope(UserSchema), ...errorResponses } }
+export const deleteMeSchema = { response: { 200: Envelope(Type.Null()), ...errorResponses } }

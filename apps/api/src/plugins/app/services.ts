@@ -59,7 +59,7 @@ export default fp(
     }
     app.decorate('streamCache', cache)
     app.decorate('streams', createStreamsService(app.dbClient, cache))
-    app.decorate('users', createUsersService(app.db, createHashGate(opts.hashing)))
+    app.decorate('users', createUsersService(app.db, createHashGate(opts.hashing), cache))
   },
   { name: 'services', dependencies: ['db', 'redis'] }
 )

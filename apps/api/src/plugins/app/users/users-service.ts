@@ -1,6 +1,7 @@
 import { hash, verify } from '@node-rs/argon2'
 import { eq, sql } from 'drizzle-orm'
-import { isDuplicateEntry, users, type Database } from '@livestream/db'
+import { isDuplicateEntry, streams, users, type Database } from '@livestream/db'
+import { noStreamCache, type StreamCache } from '../streams/stream-cache.js'
 import { ConflictError, HttpError, UnauthorizedError } from '../../../errors.js'
 import { createHashGate, type HashGate } from './hash-gate.js'
 
@@ -25,7 +26,11 @@ export function userView(u: UserRow) {
   return { id: u.id, email: u.email, display_name: u.displayName, created_at: u.createdAt.toISOString() }
 }
 
-export function createUsersService(db: Database, gate: HashGate = createHashGate({ concurrency: 1, maxWaiting: Infinity })) {
+export function createUsersService(
+  db: Database,
+  gate: HashGate = createHashGate({ concurrency: 1, maxWaiting: Infinity }),
+  cache: StreamCache = noStreamCache
+) {
   // Prepared once: the per-request auth lookup skips query building.
   const byId = db.select().from(users).where(eq(users.id, sql.placeholder('id'))).limit(1).prepare()
 
@@ -57,6 +62,20 @@ export function createUsersService(db: Database, gate: HashGate = createHashGate
       const ok = await gate.run(() => verify(stored, password).catch(() => false))
       if (!row || !row.passwordHash || !ok) throw new UnauthorizedError(BAD_LOGIN)
       return row
+    },
+
+    /**
+     * Deletes an account and, by the foreign keys' cascade, its streams and participations. Ingest's key recheck then
+     * cuts any publisher of those streams (their keys no longer exist). Returns the ids of the streams removed.
+     */
+    async remove(id: number): Promise<number[]> {
+      const removed = await db.transaction(async (tx) => {
+        const owned = await tx.select({ id: streams.id }).from(streams).where(eq(streams.userId, id)).for('update')
+        await tx.delete(users).where(eq(users.id, id))
+        return owned.map((s) => s.id)
+      })
+      for (const streamId of removed) cache.changed(streamId)
+      return removed
     },
 
     async findById(id: number): Promise<UserRow | null> {
