@@ -8,8 +8,9 @@ DB_HOST=${DB_HOST:-127.0.0.1}
 DB_PORT=${DB_PORT:-3306}
 REDIS_HOST=${REDIS_HOST:-127.0.0.1}
 REDIS_PORT=${REDIS_PORT:-6379}
-DB_USER=livestream
-DB_PASS=livestream
+# The project's database user (overridable so that a test can check the grants on a user of its own).
+DB_USER=${LIVESTREAM_DB_USER:-livestream}
+DB_PASS=${LIVESTREAM_DB_PASS:-livestream}
 ROOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 say() { printf '[services] %s\n' "$*"; }
@@ -73,20 +74,31 @@ admin_sql() {
   fi
 }
 
+# The project's user reaches the project's databases only: `livestream` and the tests' `ls_*` (testing.ts creates and
+# drops one per test file), from this machine only (localhost, 127.0.0.1). Re-run on every start, so an older install's
+# ALL ON *.* from any host is narrowed too.
+grant_db_user() {
+  local who
+  admin_sql "CREATE USER IF NOT EXISTS '$DB_USER'@'localhost' IDENTIFIED BY '$DB_PASS';
+    CREATE USER IF NOT EXISTS '$DB_USER'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
+    DROP USER IF EXISTS '$DB_USER'@'%';" || return 1
+  for who in "'$DB_USER'@'localhost'" "'$DB_USER'@'127.0.0.1'"; do
+    admin_sql "REVOKE ALL PRIVILEGES, GRANT OPTION FROM $who;
+      GRANT ALL PRIVILEGES ON \`livestream\`.* TO $who;
+      GRANT ALL PRIVILEGES ON \`ls\\_%\`.* TO $who;" || return 1
+  done
+  admin_sql 'FLUSH PRIVILEGES;'
+}
+
 ensure_db_user() {
   command -v mariadb >/dev/null 2>&1 || apt_install mariadb-client
-  if mariadb -u"$DB_USER" -p"$DB_PASS" -h"$DB_HOST" -P"$DB_PORT" -e 'SELECT 1' >/dev/null 2>&1; then
-    say "database user $DB_USER can log in"
+  if grant_db_user; then
+    say "database user $DB_USER: the livestream and ls_* databases, from this machine"
+  elif mariadb -u"$DB_USER" -p"$DB_PASS" -h"$DB_HOST" -P"$DB_PORT" -e 'SELECT 1' >/dev/null 2>&1; then
+    say "database user $DB_USER can log in (no administrator access here to check its grants)"
   else
-    say "creating database user $DB_USER"
-    # Tests create and drop one database per test file, hence the global privileges for this development user.
-    admin_sql "CREATE USER IF NOT EXISTS '$DB_USER'@'localhost' IDENTIFIED BY '$DB_PASS';
-      CREATE USER IF NOT EXISTS '$DB_USER'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
-      CREATE USER IF NOT EXISTS '$DB_USER'@'%' IDENTIFIED BY '$DB_PASS';
-      GRANT ALL PRIVILEGES ON *.* TO '$DB_USER'@'localhost';
-      GRANT ALL PRIVILEGES ON *.* TO '$DB_USER'@'127.0.0.1';
-      GRANT ALL PRIVILEGES ON *.* TO '$DB_USER'@'%';
-      FLUSH PRIVILEGES;" || { say "cannot log in as an administrator to create $DB_USER"; return 1; }
+    say "cannot log in as an administrator to create $DB_USER"
+    return 1
   fi
   mariadb -u"$DB_USER" -p"$DB_PASS" -h"$DB_HOST" -P"$DB_PORT" \
     -e 'CREATE DATABASE IF NOT EXISTS livestream CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci'

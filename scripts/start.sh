@@ -10,7 +10,7 @@ bash scripts/ensure-services.sh
 [ -f envs/.env ] && { say "loading envs/.env"; set -a; . envs/.env; set +a; }
 
 mkdir -p .run
-if [ -z "${JWT_SECRET:-}${SECRET:-}" ]; then
+if [ -z "${JWT_SECRET:-}" ]; then
   # A development secret, kept across restarts so tokens survive; never committed (.run/ is ignored).
   [ -s .run/jwt-secret ] || node -e 'process.stdout.write(require("crypto").randomBytes(32).toString("hex"))' > .run/jwt-secret
   JWT_SECRET=$(cat .run/jwt-secret)

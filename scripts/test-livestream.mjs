@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `pnpm test:livestream`: walks the whole API flow against a running stack (API_URL, default http://localhost:3000/api).
-// Prints each step; exits non-zero at the first failure.
+// Prints each step; stops at the first failure. It makes its own two accounts and deletes them at the end, pass or fail
+// (their streams and participations go with them), so nothing it made is left behind, live or otherwise.
 import { randomBytes } from 'node:crypto'
 
 const API = (process.env.API_URL ?? 'http://localhost:3000/api').replace(/\/+$/, '')
@@ -27,18 +28,22 @@ async function expect(name, promise, status, check = () => true) {
   const envelope = res.body && typeof res.body.success === 'boolean' && typeof res.body.message === 'string' && 'data' in res.body
   const ok = res.status === status && envelope && check(res.body)
   console.log(`${ok ? 'ok' : 'FAIL'} ${step} - ${name} (${res.status})`)
-  if (!ok) {
-    console.log(`   expected ${status}, got ${res.status}: ${JSON.stringify(res.body)?.slice(0, 300)}`)
-    process.exit(1)
-  }
+  if (!ok) throw new StepFailed(`expected ${status}, got ${res.status}: ${JSON.stringify(res.body)?.slice(0, 300)}`)
   return res.body
 }
+
+class StepFailed extends Error {}
+
+/** Accounts made by this run, by token: deleted at the end whatever happened. */
+const made = new Map()
 
 const tag = randomBytes(4).toString('hex')
 const password = 'correct horse battery'
 try {
   const reg = await expect('register host', call('POST', '/auth/register', { body: { email: `host-${tag}@example.com`, password, display_name: 'Host' } }), 201, (b) => b.data.token)
-  await expect('register viewer', call('POST', '/auth/register', { body: { email: `viewer-${tag}@example.com`, password, display_name: 'Viewer' } }), 201)
+  made.set('host', reg.data.token)
+  const regViewer = await expect('register viewer', call('POST', '/auth/register', { body: { email: `viewer-${tag}@example.com`, password, display_name: 'Viewer' } }), 201)
+  made.set('viewer', regViewer.data.token)
   await expect('duplicate email is refused', call('POST', '/auth/register', { body: { email: `host-${tag}@example.com`, password, display_name: 'Again' } }), 409)
   const host = (await expect('login host', call('POST', '/auth/login', { body: { email: `host-${tag}@example.com`, password } }), 200)).data.token
   const viewer = (await expect('login viewer', call('POST', '/auth/login', { body: { email: `viewer-${tag}@example.com`, password } }), 200)).data.token
@@ -67,8 +72,20 @@ try {
   const second = await expect('create another stream', call('POST', '/livestream/streams', { token: host, body: { title: 'second' } }), 201)
   await expect('start', call('POST', `/livestream/streams/${second.data.id}/start`, { token: host }), 200, (b) => b.data.status === 'live')
   await expect('unknown route is 404', call('GET', '/livestream/nope', { token: host }), 404)
-  console.log(`all ${step} steps passed against ${API}`)
+  await expect('end the second stream', call('POST', `/livestream/streams/${second.data.id}/end`, { token: host }), 200, (b) => b.data.status === 'ended')
+  await expect('delete the viewer account', call('DELETE', '/auth/me', { token: viewer }), 200)
+  made.delete('viewer')
+  await expect('delete the host account with its streams', call('DELETE', '/auth/me', { token: host }), 200, (b) => /2 stream/.test(b.message))
+  made.delete('host')
+  await expect('the deleted host cannot log in', call('POST', '/auth/login', { body: { email: `host-${tag}@example.com`, password } }), 401)
+  await expect("the deleted host's token is refused", call('GET', '/auth/me', { token: host }), 401)
+  console.log(`all ${step} steps passed against ${API}; the accounts and streams it made are deleted`)
 } catch (err) {
-  console.log(`FAIL: cannot reach ${API}: ${err.message}`)
-  process.exit(1)
+  console.log(err instanceof StepFailed ? `   ${err.message}` : `FAIL: cannot reach ${API}: ${err.message}`)
+  process.exitCode = 1
+} finally {
+  for (const [who, token] of made) {
+    const res = await call('DELETE', '/auth/me', { token }).catch((err) => ({ status: err.message }))
+    console.log(`cleanup: ${who} account ${res.status === 200 ? 'deleted' : `NOT deleted (${res.status})`}`)
+  }
 }

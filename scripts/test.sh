@@ -6,4 +6,5 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/ensure-services.sh
 pnpm build
-pnpm exec turbo run test --concurrency=1 --output-logs=new-only "$@"
+# Through the leftovers check: a test file that leaves Redis keys behind fails the run, naming its prefix.
+node scripts/check-redis-leftovers.mjs pnpm exec turbo run test --concurrency=1 --output-logs=new-only "$@"

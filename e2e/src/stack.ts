@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createTestDatabase, type TestDatabase } from '@livestream/db/testing'
+import { dropTestPrefix, testQueuePrefix } from '@livestream/events/testing'
+import { Redis } from 'ioredis'
 import { freePort } from './ports.js'
 import { startProcess, type Managed } from './process.js'
 import { waitFor } from './wait.js'
@@ -39,15 +41,24 @@ export interface StackEnv {
 export async function createStackEnv(name: string): Promise<StackEnv> {
   const db = await createTestDatabase(`ls_e2e_${name}`.slice(0, 24))
   const mediaRoot = await mkdtemp(path.join(tmpdir(), `ls-media-${name}-`))
+  const queuePrefix = testQueuePrefix(name)
   return {
     db,
-    queuePrefix: `lstest-${name}-${randomBytes(4).toString('hex')}`,
+    queuePrefix,
     jwtSecret: randomBytes(32).toString('hex'),
     redisUrl: REDIS_URL,
     mediaRoot,
+    /** Call once the stack's processes are stopped: its database, media and Redis keys (queue, heartbeats) go. */
     async cleanup() {
       await db.drop()
       await rm(mediaRoot, { recursive: true, force: true })
+      const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
+      // A test that left Redis down cannot have its keys dropped; that is all it costs.
+      await redis
+        .connect()
+        .then(() => dropTestPrefix(redis, queuePrefix))
+        .catch(() => {})
+        .finally(() => redis.disconnect())
     }
   }
 }

@@ -6,7 +6,7 @@ import type { Config } from './config.js'
 import dbPlugin from './plugins/external/db.js'
 import redisPlugin from './plugins/external/redis.js'
 import authPlugin from './plugins/external/auth.js'
-import errorsPlugin, { clientErrorHandler } from './plugins/app/errors.js'
+import errorsPlugin, { clientErrorHandler, expectationHandler, frameworkErrorHandler } from './plugins/app/errors.js'
 import securityHeaders from './plugins/app/security-headers.js'
 import accessLog from './plugins/app/access-log.js'
 import servicesPlugin from './plugins/app/services.js'
@@ -14,6 +14,7 @@ import consumerPlugin from './plugins/app/stream-events/consumer.js'
 import reaperPlugin from './plugins/app/stream-events/reaper.js'
 import { validatorCompiler } from './plugins/app/validation.js'
 import { logSerializers } from './logger.js'
+import { HttpError } from './errors.js'
 import healthRoutes from './routes/health.js'
 import authRoutes from './routes/auth.js'
 import streamsRoutes from './routes/streams.js'
@@ -55,10 +56,14 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     http: {
       headersTimeout: config.http.headersTimeout,
       requestTimeout: config.http.requestTimeout,
-      connectionsCheckingInterval: config.http.connectionsCheckingInterval
+      connectionsCheckingInterval: config.http.connectionsCheckingInterval,
+      // Node would answer a bare 400 itself; the hook below answers it in the envelope.
+      requireHostHeader: false
     },
     // Connections cut at the socket level (timeouts, malformed HTTP) still get an answer in the envelope.
     clientErrorHandler,
+    // What the router refuses before any hook (a path segment too long, bad percent-encoding) too.
+    frameworkErrors: frameworkErrorHandler,
     // Long params reach the validator (a clear 400) rather than the router (a bare 414).
     routerOptions: { maxParamLength: 1_000 },
     // Requests that arrive once shutdown has begun get our own 503 (below), in the envelope.
@@ -67,6 +72,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     disableRequestLogging: true
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
+  app.server.on('checkExpectation', expectationHandler)
 
   await app.register(errorsPlugin)
   // Shutting down: what is in flight finishes; anything new is told to go elsewhere, and the connection is closed.
@@ -85,11 +91,21 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   })
   await app.register(securityHeaders)
   await app.register(accessLog)
+  app.addHook('onRequest', (request, _reply, done) => {
+    // HTTP/1.1 requires a Host header (RFC 9112 3.2); Node's own refusal of its absence is outside the envelope.
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) return done(new HttpError(400, 'the Host header is required'))
+    done()
+  })
   if (config.corsOrigins.length) await app.register(cors, { origin: config.corsOrigins })
   await app.register(rateLimit, { global: false })
   await app.register(dbPlugin, { url: config.databaseUrl, poolSize: config.dbPoolSize })
   await app.register(redisPlugin, { url: config.redisUrl })
-  await app.register(servicesPlugin, { redisUrl: config.redisUrl, queuePrefix: config.queuePrefix, streamCacheMs: config.streamCacheMs })
+  await app.register(servicesPlugin, {
+    redisUrl: config.redisUrl,
+    queuePrefix: config.queuePrefix,
+    streamCacheMs: config.streamCacheMs,
+    hashing: config.authHashing
+  })
   await app.register(authPlugin, {
     secret: config.jwtSecret,
     expiresIn: config.jwtExpiresIn,

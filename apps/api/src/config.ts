@@ -1,5 +1,7 @@
+import { availableParallelism } from 'node:os'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { HOW_TO_MAKE_ONE, weakSecretReason } from './jwt-secret.js'
 
 const Bool = Type.Union([Type.Literal('true'), Type.Literal('false'), Type.Literal('1'), Type.Literal('0')])
 const Int = (def: number, min = 0) => Type.Integer({ default: def, minimum: min })
@@ -14,8 +16,9 @@ export const EnvSchema = Type.Object({
   DATABASE_URL: Type.String({ default: 'mysql://livestream:livestream@127.0.0.1:3306/livestream', pattern: '^mysql://' }),
   REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379', pattern: '^rediss?://' }),
   DB_POOL_SIZE: Int(20, 1),
-  JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
-  SECRET: Type.Optional(Type.String()),
+  // JWT_SECRET only: the seed's SECRET also signs ingest's admin tokens, and one secret for both let a user's token
+  // open the admin API. The api no longer reads SECRET.
+  JWT_SECRET: Type.Optional(Type.String()),
   JWT_EXPIRES_IN: Type.String({ default: '1h', pattern: '^[0-9]+[smhd]?$' }),
   QUEUE_PREFIX: Type.String({ default: 'livestream', pattern: '^[A-Za-z0-9_-]+$' }),
   CONSUMER_ENABLED: Type.String({ default: 'true' }),
@@ -38,6 +41,9 @@ export const EnvSchema = Type.Object({
   // How often Node checks open connections against the headers and request timeouts: a limit is enforced this late.
   CONNECTIONS_CHECKING_INTERVAL_MS: Int(1_000, 50),
   AUTH_RATE_LIMIT_MAX: Int(10, 1),
+  // Password hashes (argon2) at once for the process; 0 = one per core. Past the waiting room: 503 + Retry-After.
+  AUTH_HASH_CONCURRENCY: Int(0),
+  AUTH_HASH_QUEUE: Int(32),
   AUTH_USER_CACHE_MS: Int(2_000),
   STREAM_CACHE_MS: Int(1_000),
   AUTH_RATE_LIMIT_WINDOW_MS: Int(60_000, 100)
@@ -69,7 +75,9 @@ export interface Config {
     headersTimeout: number
     connectionsCheckingInterval: number
   }
+  /** One budget per address for login and register together. */
   authRateLimit: { max: number; windowMs: number }
+  authHashing: { concurrency: number; maxWaiting: number }
   authUserCacheMs: number
   streamCacheMs: number
 }
@@ -92,9 +100,14 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   for (const key of BOOL_VARS) {
     if (!Value.Check(Bool, env[key])) throw new ConfigError(`invalid environment variable ${key}: expected true or false`)
   }
-  const jwtSecret = env.JWT_SECRET ?? env.SECRET
-  if (!jwtSecret) throw new ConfigError('missing environment variable JWT_SECRET (or SECRET): at least 32 characters')
-  if (jwtSecret.length < 32) throw new ConfigError('invalid environment variable JWT_SECRET: at least 32 characters')
+  const jwtSecret = env.JWT_SECRET
+  if (!jwtSecret) {
+    throw new ConfigError(
+      `missing environment variable JWT_SECRET: ${HOW_TO_MAKE_ONE} (the api no longer falls back to SECRET, which signs ingest's admin tokens)`
+    )
+  }
+  const weak = weakSecretReason(jwtSecret)
+  if (weak) throw new ConfigError(`invalid environment variable JWT_SECRET: ${weak}; ${HOW_TO_MAKE_ONE}`)
   // Node refuses to start an http server whose headers timeout exceeds its request timeout; say so by name instead.
   if (env.HEADERS_TIMEOUT_MS > env.REQUEST_TIMEOUT_MS) {
     throw new ConfigError(
@@ -127,6 +140,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       connectionsCheckingInterval: env.CONNECTIONS_CHECKING_INTERVAL_MS
     },
     authRateLimit: { max: env.AUTH_RATE_LIMIT_MAX, windowMs: env.AUTH_RATE_LIMIT_WINDOW_MS },
+    authHashing: { concurrency: env.AUTH_HASH_CONCURRENCY || availableParallelism(), maxWaiting: env.AUTH_HASH_QUEUE },
     authUserCacheMs: env.AUTH_USER_CACHE_MS,
     streamCacheMs: env.STREAM_CACHE_MS
   }

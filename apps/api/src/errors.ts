@@ -29,8 +29,21 @@ export class UnauthorizedError extends HttpError {
     super(401, message)
   }
 }
+/**
+ * The token was good but its user is gone (deleted after the auth check's cached lookup): a write naming the user
+ * found no row to refer to. The same 401 as any dead token.
+ */
+export class UserGoneError extends UnauthorizedError {
+  constructor(readonly userId: number) {
+    super('invalid or expired token')
+  }
+}
 export class ServiceUnavailableError extends HttpError {
-  constructor(message = 'service temporarily unavailable, try again shortly') {
+  constructor(
+    message = 'service temporarily unavailable, try again shortly',
+    /** Sent as `Retry-After`. */
+    readonly retryAfterSeconds = 5
+  ) {
     super(503, message)
   }
 }

@@ -138,3 +138,36 @@ t.test("a token whose user was deleted is a 401", async (t) => {
   assertEnvelope(t, await as(uncached, u)('GET', '/api/livestream/streams'), 401)
   assertEnvelope(t, await as(uncached, u)('POST', '/api/livestream/streams', { title: 'ghost' }), 401)
 })
+
+t.test('a token whose user was deleted inside the user cache window is a 401 on create and join, never a 500', async (t) => {
+  // The cached "user exists" outlives the user: the writes' foreign keys are what notice.
+  const cached = await build(t, { AUTH_USER_CACHE_MS: '600000' })
+  const host = await register(cached, 'host')
+  const ghost = await register(cached, 'ghost')
+  const created = assertEnvelope(t, await as(cached, host)('POST', '/api/livestream/streams', { title: 'open' }), 201)
+  assertEnvelope(t, await as(cached, ghost)('GET', '/api/livestream/streams'), 200) // caches the ghost as existing
+  await cached.db.execute(sql`DELETE FROM users WHERE id = ${ghost.id}`)
+  const create = assertEnvelope(t, await as(cached, ghost)('POST', '/api/livestream/streams', { title: 'ghost' }), 401)
+  t.match(create.message, /invalid or expired token/)
+  assertEnvelope(t, await as(cached, ghost)('POST', '/api/livestream/streams/join', { stream_id: created.data.id }), 401)
+  // The 401 also ended the cached belief: a read that needs no write is refused too from now on.
+  assertEnvelope(t, await as(cached, ghost)('GET', '/api/livestream/streams'), 401)
+  const [[row]] = (await cached.db.execute(sql`SELECT COUNT(*) AS n FROM streams WHERE title = 'ghost'`)) as unknown as [[{ n: number }]]
+  t.equal(Number(row.n), 0, 'nothing written')
+})
+
+t.test('an account deletes itself with its streams and participations; its token stops at once', async (t) => {
+  const app = await build(t, { AUTH_USER_CACHE_MS: '600000' })
+  const host = await register(app, 'leaving')
+  const guest = await register(app, 'staying')
+  const s = assertEnvelope(t, await as(app, host)('POST', '/api/livestream/streams', { title: 'mine' }), 201).data
+  assertEnvelope(t, await as(app, host)('POST', `/api/livestream/streams/${s.id}/start`), 200)
+  assertEnvelope(t, await as(app, guest)('POST', '/api/livestream/streams/join', { stream_id: s.id }), 200)
+  const gone = assertEnvelope(t, await as(app, host)('DELETE', '/api/auth/me'), 200)
+  t.match(gone.message, /account deleted with 1 stream/)
+  assertEnvelope(t, await as(app, host)('GET', '/api/auth/me'), 401)
+  assertEnvelope(t, await as(app, guest)('GET', `/api/livestream/streams/${s.id}`), 404)
+  const [[row]] = (await app.db.execute(sql`SELECT (SELECT COUNT(*) FROM streams) AS s, (SELECT COUNT(*) FROM stream_participants) AS p`)) as unknown as [[{ s: number; p: number }]]
+  t.same([Number(row.s), Number(row.p)], [0, 0], 'no stream, no participation left')
+  assertEnvelope(t, await as(app, null)('DELETE', '/api/auth/me'), 401)
+})

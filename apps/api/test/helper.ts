@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
 import { createTestDatabase } from '@livestream/db/testing'
+import { dropTestPrefix, testQueuePrefix } from '@livestream/events/testing'
+import { Redis } from 'ioredis'
 import { buildApp, type BuildOptions } from '../src/app.js'
 import { loadConfig, type Config } from '../src/config.js'
 
@@ -14,7 +16,7 @@ export function testConfig(databaseUrl: string, env: Record<string, string> = {}
     JWT_SECRET,
     STREAM_SERVER_URL: 'http://cdn.test:8000',
     RTMP_PUBLIC_URL: 'rtmp://ingest.test:1935',
-    QUEUE_PREFIX: `lstest-${randomBytes(4).toString('hex')}`,
+    QUEUE_PREFIX: testQueuePrefix('api'),
     AUTH_RATE_LIMIT_MAX: '1000',
     ...env
   })
@@ -27,13 +29,26 @@ export async function build(
   options: Omit<BuildOptions, 'config'> = {}
 ): Promise<FastifyInstance> {
   const db = await createTestDatabase('ls_api')
-  const app = await buildApp({ config: testConfig(db.url, env), consumer: false, reaper: false, ...options })
+  const config = testConfig(db.url, env)
+  const app = await buildApp({ config, consumer: false, reaper: false, ...options })
   t.teardown(async () => {
     await app.close()
     await db.drop()
+    await dropRedisPrefix(config.queuePrefix)
   })
   await app.ready()
   return app
+}
+
+/** Removes the Redis keys (queue, heartbeats) under a test's prefix, once what wrote them is closed. */
+export async function dropRedisPrefix(prefix: string): Promise<void> {
+  const redis = new Redis(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 })
+  try {
+    await redis.connect()
+    await dropTestPrefix(redis, prefix)
+  } finally {
+    redis.disconnect()
+  }
 }
 
 export interface TestUser {

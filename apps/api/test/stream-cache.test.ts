@@ -1,11 +1,11 @@
 import t from 'tap'
-import { randomBytes } from 'node:crypto'
+import { testQueuePrefix } from '@livestream/events/testing'
 import { eq } from 'drizzle-orm'
 import { createDbClient, streams } from '@livestream/db'
 import { createTestDatabase } from '@livestream/db/testing'
 import { buildApp } from '../src/app.js'
 import { createStreamCache } from '../src/plugins/app/streams/stream-cache.js'
-import { as, assertEnvelope, register, testConfig } from './helper.js'
+import { as, assertEnvelope, dropRedisPrefix, register, testConfig } from './helper.js'
 
 const deferred = <T>() => {
   let resolve!: (v: T) => void
@@ -84,7 +84,7 @@ t.test('the cache is bounded', async (t) => {
 
 t.test('two api processes over one database: a change made through one is seen at once through the other', async (t) => {
   const db = await createTestDatabase('ls_cache')
-  const prefix = `lstest-${randomBytes(4).toString('hex')}`
+  const prefix = testQueuePrefix('cache')
   // A ttl far longer than the test: only the announcement can explain a fresh answer.
   const env = { QUEUE_PREFIX: prefix, STREAM_CACHE_MS: '600000' }
   const a = await buildApp({ config: testConfig(db.url, env), consumer: false, reaper: false })
@@ -93,6 +93,7 @@ t.test('two api processes over one database: a change made through one is seen a
     await a.close()
     await b.close()
     await db.drop()
+    await dropRedisPrefix(prefix)
   })
   await Promise.all([a.ready(), b.ready()])
   await t.resolves(waitFor(() => a.streamCache.listening && b.streamCache.listening), 'both subscribed')

@@ -61,6 +61,14 @@ t.test('get by key: the owner finds the stream; anyone else gets the same 404 as
   assertEnvelope(t, await A('GET', '/api/livestream/streams/key'), 400)
 })
 
+t.test('get by key compares byte for byte: the upper-cased key, or one with a trailing space, finds nothing', async (t) => {
+  const s = await create('exact key')
+  t.match(s.stream_key, /[a-f]/, 'the key has letters to upper-case')
+  assertEnvelope(t, await A('GET', `/api/livestream/streams/key?streamKey=${s.stream_key}`), 200)
+  assertEnvelope(t, await A('GET', `/api/livestream/streams/key?streamKey=${s.stream_key.toUpperCase()}`), 404)
+  assertEnvelope(t, await A('GET', `/api/livestream/streams/key?streamKey=${s.stream_key}%20`), 404)
+})
+
 t.test('lists paginate newest first, filter by status and owner, and count every match', async (t) => {
   const own = await register(app, 'lister')
   const L = as(app, own)

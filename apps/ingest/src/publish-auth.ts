@@ -4,14 +4,17 @@ import type { Logger } from './logger.js'
 
 export type Verdict =
   | { ok: true; target: PublishTarget }
-  | { ok: false; reason: 'malformed' | 'unknown' | 'ended' | 'unavailable' | 'throttled' }
+  | { ok: false; reason: 'malformed' | 'unknown' | 'ended' | 'unavailable' }
 
 const KEY_PATTERN = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/
 const FAIL_WINDOW_MS = 60_000
 const MAX_CACHE = 10_000
 /** First delay over the limit; it doubles with each further failure, up to `slowdownMaxMs`. */
 const SLOWDOWN_BASE_MS = 250
-/** Publishes of one address waiting their turn; past this the newest is refused at once, without a lookup. */
+/**
+ * Publishes of one address waiting their turn; past this a publish waits the longest delay on its own and is then
+ * looked up like any other (never refused unseen: the valid key may be the one in excess).
+ */
 const MAX_WAITING_PER_ADDRESS = 8
 
 /** A short, non-reversible tag for a key, for correlating log lines without writing the key. */
@@ -66,15 +69,15 @@ export class PublishAuth {
   /** One verdict at a time for `address`, each after the delay its failures have earned. */
   private async inTurn(address: string, judge: () => Promise<Verdict>): Promise<Verdict> {
     let line = this.lines.get(address)
-    if (line && line.waiting >= MAX_WAITING_PER_ADDRESS) {
+    if ((line && line.waiting >= MAX_WAITING_PER_ADDRESS) || (!line && this.lines.size >= MAX_CACHE)) {
+      // The line is full (a flood from this address), or too many addresses are in line. Refusing unseen would lock
+      // a valid key out behind the flood; instead this publish waits the cap and is judged. A flood's cost is then
+      // one lookup per connection per `slowdownMaxMs`, bounded by the connections ingest lets in.
       this.stats.throttled++
-      return { ok: false, reason: 'throttled' }
+      await new Promise((r) => setTimeout(r, this.opts.slowdownMaxMs))
+      return judge()
     }
     if (!line) {
-      if (this.lines.size >= MAX_CACHE) {
-        this.stats.throttled++
-        return { ok: false, reason: 'throttled' }
-      }
       line = { tail: Promise.resolve(), waiting: 0 }
       this.lines.set(address, line)
     }

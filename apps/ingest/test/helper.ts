@@ -1,6 +1,8 @@
 import { Writable } from 'node:stream'
 import pino, { type Logger } from 'pino'
 import { MediaWindow, type TrackInfo, type TrackKind, type TrackWindow } from '../src/media/window.js'
+import { Redis } from 'ioredis'
+import { dropTestPrefix } from '@livestream/events/testing'
 
 /** A pino logger whose lines are kept in memory, for tests that check what was logged. */
 export function capturedLogger(level: pino.Level = 'debug'): { log: Logger; lines: string[] } {
@@ -57,4 +59,15 @@ export function writeSegment(
 export function addFakePart(track: TrackWindow, msn: number, duration = 0.5, bytes = 1000): void {
   const index = track.segments.at(-1)?.parts.length ?? 0
   track.addPart({ duration, independent: true, bytes: Buffer.alloc(bytes, `${track.kind}:${msn}.${index};`) })
+}
+
+/** Removes a test's Redis keys (queue, heartbeats) once what wrote them is closed. */
+export async function dropRedisPrefix(prefix: string, url = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'): Promise<void> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  try {
+    await redis.connect()
+    await dropTestPrefix(redis, prefix)
+  } finally {
+    redis.disconnect()
+  }
 }

@@ -1,9 +1,10 @@
 import t from 'tap'
-import { randomBytes } from 'node:crypto'
 import pino from 'pino'
 import { EventsProducer } from '../src/events-producer.js'
 import { LiveStreams, type LiveStreamsOptions } from '../src/live-streams.js'
 import { MediaWindows } from '../src/media/window.js'
+import { testQueuePrefix } from '@livestream/events/testing'
+import { dropRedisPrefix } from './helper.js'
 import type { MediaPacket } from '../src/media/cmaf-packager.js'
 import { makeFlv } from './media/helpers/ffmpeg.js'
 import { flvPackets } from './media/helpers/package.js'
@@ -14,7 +15,8 @@ const log = pino({ level: 'silent' })
 
 /** A LiveStreams whose publishes are fed by the test instead of node-media-server. */
 async function setup(t: { teardown(fn: () => Promise<void>): void }, over: Partial<LiveStreamsOptions> = {}) {
-  const producer = new EventsProducer(REDIS_URL, `lstest-live-${randomBytes(4).toString('hex')}`, 'node-t', log)
+  const queuePrefix = testQueuePrefix('live')
+  const producer = new EventsProducer(REDIS_URL, queuePrefix, 'node-t', log)
   const sent: string[] = []
   const send = producer.send.bind(producer)
   producer.send = (e) => (sent.push(e.type), send(e))
@@ -36,6 +38,7 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }, over: Parti
   t.teardown(async () => {
     await live.endAll('node-shutdown')
     await producer.close(1_000)
+    await dropRedisPrefix(queuePrefix)
   })
   const session = (id: string) => {
     const s = { id, closed: 0, close: () => void s.closed++ }

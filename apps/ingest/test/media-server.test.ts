@@ -19,7 +19,8 @@ import { MediaWindows } from '../src/media/window.js'
 import { bridgeMediaServerLogs } from '../src/logger.js'
 import { createMediaServer, storePath } from '../src/media-server.js'
 import { PublishAuth } from '../src/publish-auth.js'
-import { capturedLogger } from './helper.js'
+import { testQueuePrefix } from '@livestream/events/testing'
+import { capturedLogger, dropRedisPrefix } from './helper.js'
 
 const require = createRequire(import.meta.url)
 const Context = require('node-media-server/src/core/context.js') as { eventEmitter: NodeJS.EventEmitter }
@@ -60,7 +61,8 @@ const config = loadConfig({
 })
 const { log, lines: logLines } = capturedLogger()
 bridgeMediaServerLogs(log)
-const producer = new EventsProducer('redis://127.0.0.1:6379', `lstest-ms-${randomBytes(4).toString('hex')}`, config.nodeId, log)
+const queuePrefix = testQueuePrefix('ms')
+const producer = new EventsProducer('redis://127.0.0.1:6379', queuePrefix, config.nodeId, log)
 let lookups = 0
 const auth = new PublishAuth({
   lookup: (key) => (lookups++, findStreamByKey(client.db, key)),
@@ -91,6 +93,7 @@ t.teardown(async () => {
   await live.endAll('node-shutdown')
   await media.stop()
   await producer.close(1_000)
+  await dropRedisPrefix(queuePrefix)
   await client.close()
   await tdb.drop()
   await rm(root, { recursive: true, force: true })

@@ -111,7 +111,24 @@ t.test('a burst from a fresh address cannot run more lookups at once than the fa
   const verdicts = await Promise.all(Array.from({ length: 12 }, (_, i) => a.authorize(wrong(100 + i), '10.0.3.1')))
   t.ok(verdicts.every((v) => !v.ok))
   t.ok(seen.max <= 4, `at most the limit in flight, plus the one whose turn it is (saw ${seen.max})`)
-  t.ok(verdicts.filter((v) => !v.ok && v.reason === 'unknown').length >= 8, 'most were still looked up (the rest refused as throttled)')
+  t.equal(verdicts.filter((v) => !v.ok && v.reason === 'unknown').length, 12, 'every one was looked up: none refused unseen')
+})
+
+t.test('a guessing flood from one address does not lock out a valid key from that address', async (t) => {
+  const { seen, lookup } = countingLookup()
+  const a = auth({ lookup, failLimit: 2, slowdownMaxMs: 300 })
+  for (let i = 0; i < 2; i++) await a.authorize(wrong(i), '10.0.4.1')
+  // Far more guesses than the address's line holds, all waiting when the right key arrives.
+  const flood = Promise.all(Array.from({ length: 30 }, (_, i) => a.authorize(wrong(200 + i), '10.0.4.1')))
+  const started = Date.now()
+  const valid = await a.authorize(KEY, '10.0.4.1')
+  const took = Date.now() - started
+  t.ok(valid.ok, `the valid key gets in (${JSON.stringify(valid)})`)
+  t.ok(took >= 250, `after the capped delay (${took} ms), not at once`)
+  t.ok(took < 3_000, 'and not behind the whole flood')
+  const verdicts = await flood
+  t.ok(verdicts.every((v) => !v.ok && v.reason === 'unknown'), 'every guess was looked up and refused as unknown')
+  t.comment(`lookups at once, at most: ${seen.max}`)
 })
 
 t.test('a database that cannot be reached refuses the publish as unavailable, and the log line carries no key', async (t) => {

@@ -7,3 +7,4 @@ export { createDbClient, type Database, type DbClient, type DbClientOptions, typ
 export { migrateUp, migrateDown, ensureDatabase, MIGRATIONS_DIR, type MigrationResult } from './migrator.js'
 export * from './queries/streams.js'
 export { loggableError, type LoggableError } from './loggable-error.js'
+export { mysqlErrorCode, isDuplicateEntry, isMissingReference } from './db-errors.js'

@@ -60,3 +60,24 @@ t.test('the stream key column refuses duplicates', async (t) => {
   await insert('LS-1', 'pb1')
   await t.rejects(insert('LS-2', 'pb2'), { code: 'ER_DUP_ENTRY' })
 })
+
+t.test('emails: the upgrade lower-cases and trims existing rows, then josé@ and jose@ are two addresses', async (t) => {
+  const tdb = await createTestDatabase('ls_mig', false)
+  t.teardown(() => tdb.drop())
+  await migrateUp(tdb.url)
+  // Back to just before 0002 (later migrations, if any, go first).
+  while (!(await migrateDown(tdb.url, 1)).applied.includes('0002_exact_emails'));
+  const conn = await mysql.createConnection({ uri: tdb.url })
+  t.teardown(() => conn.end())
+  await conn.query("INSERT INTO users (email, display_name) VALUES (' Ada@Example.COM ', 'A')")
+  t.ok(await conn.query("INSERT INTO users (email, display_name) VALUES ('josé@example.com', 'J')"))
+  await t.rejects(conn.query("INSERT INTO users (email, display_name) VALUES ('jose@example.com', 'J2')"), { code: 'ER_DUP_ENTRY' }, 'before: one address')
+  await migrateUp(tdb.url)
+  const [rows] = await conn.query('SELECT email FROM users ORDER BY id')
+  t.same((rows as Array<{ email: string }>).map((r) => r.email), ['ada@example.com', 'josé@example.com'], 'backfilled')
+  await conn.query("INSERT INTO users (email, display_name) VALUES ('jose@example.com', 'J2')")
+  await conn.query("INSERT INTO users (email, display_name) VALUES ('strasse@example.com', 'S')")
+  await conn.query("INSERT INTO users (email, display_name) VALUES ('straße@example.com', 'S2')")
+  const [[n]] = (await conn.query("SELECT COUNT(*) AS n FROM users WHERE email = 'jose@example.com'")) as unknown as [[{ n: number }]]
+  t.equal(Number(n.n), 1, 'after: compared exactly')
+})

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { Envelope, errorResponses } from './envelope.js'
+import { DisplayText, EmailText } from './text.js'
 
 export const UserSchema = Type.Object({
   id: Type.Integer(),
@@ -8,14 +9,14 @@ export const UserSchema = Type.Object({
   created_at: Type.String()
 })
 
-const Email = Type.String({ minLength: 3, maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+$' })
+const Email = EmailText
 const Password = Type.String({ minLength: 8, maxLength: 256 })
 
 export const RegisterBodySchema = Type.Object(
   {
     email: Email,
     password: Password,
-    display_name: Type.String({ minLength: 1, maxLength: 100, pattern: '\\S' })
+    display_name: DisplayText(100)
   },
   { additionalProperties: false }
 )
@@ -30,3 +31,4 @@ export const AuthResultSchema = Envelope(Type.Object({ user: UserSchema, token: 
 export const registerSchema = { body: RegisterBodySchema, response: { 201: AuthResultSchema, ...errorResponses } }
 export const loginSchema = { body: LoginBodySchema, response: { 200: AuthResultSchema, ...errorResponses } }
 export const meSchema = { response: { 200: Envelope(UserSchema), ...errorResponses } }
+export const deleteMeSchema = { response: { 200: Envelope(Type.Null()), ...errorResponses } }

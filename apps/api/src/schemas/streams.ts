@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { Envelope, ListEnvelope, errorResponses, IdParamSchema, PageQuery } from './envelope.js'
+import { DisplayText } from './text.js'
 
 const Status = Type.Union([Type.Literal('pending'), Type.Literal('live'), Type.Literal('ended')])
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
@@ -42,7 +43,7 @@ export const ParticipantSchema = Type.Object({
   left_at: Nullable(Type.String())
 })
 
-const Title = Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' })
+const Title = DisplayText(200)
 
 export const createStreamSchema = {
   body: Type.Object({ title: Title }, { additionalProperties: false }),

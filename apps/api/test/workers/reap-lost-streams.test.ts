@@ -1,19 +1,19 @@
 import t from 'tap'
-import { randomBytes } from 'node:crypto'
 import { eq } from 'drizzle-orm'
 import { Redis } from 'ioredis'
 import { createDbClient, streams, users } from '@livestream/db'
 import { createTestDatabase } from '@livestream/db/testing'
 import { heartbeatKey, type NodeHeartbeat } from '@livestream/events'
+import { dropTestPrefix, testQueuePrefix } from '@livestream/events/testing'
 import { HEARTBEAT_FORGET_MS, reapLostStreams } from '../../src/workers/reap-lost-streams.js'
 import { createStreamsService } from '../../src/plugins/app/streams/streams-service.js'
 
 const tdb = await createTestDatabase('ls_reap')
 const client = createDbClient({ url: tdb.url })
 const redis = new Redis(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379')
-const prefix = `lstest-reap-${randomBytes(4).toString('hex')}`
+const prefix = testQueuePrefix('reap')
 t.teardown(async () => {
-  await redis.del(heartbeatKey(prefix))
+  await dropTestPrefix(redis, prefix)
   redis.disconnect()
   await client.close()
   await tdb.drop()

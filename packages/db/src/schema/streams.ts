@@ -1,5 +1,6 @@
 import { bigint, index, mysqlEnum, mysqlTable, uniqueIndex, varchar } from 'drizzle-orm/mysql-core'
 import { instant, timestamps } from './util/timestamps.js'
+import { exactText } from './util/exact-text.js'
 import { users } from './users.js'
 
 export const STREAM_STATUSES = ['pending', 'live', 'ended'] as const
@@ -12,10 +13,10 @@ export const streams = mysqlTable(
     /** Public, human-friendly reference (e.g. `LS-7Q2K9X4M`). */
     refNo: varchar('ref_no', { length: 32 }).notNull(),
     title: varchar('title', { length: 200 }).notNull(),
-    /** Secret: the broadcaster's credential. Only the owner ever sees it. */
-    streamKey: varchar('stream_key', { length: 64 }).notNull(),
-    /** Public: names the HLS/DASH folders. Unrelated to the key. */
-    playbackId: varchar('playback_id', { length: 64 }).notNull(),
+    /** Secret: the broadcaster's credential. Only the owner ever sees it. Compared byte for byte. */
+    streamKey: exactText('stream_key', 64).notNull(),
+    /** Public: names the HLS/DASH folders. Unrelated to the key. Compared byte for byte (base64url is case-sensitive). */
+    playbackId: exactText('playback_id', 64).notNull(),
     userId: bigint('user_id', { mode: 'number', unsigned: true })
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),

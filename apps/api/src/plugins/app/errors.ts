@@ -1,7 +1,9 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import fp from 'fastify-plugin'
-import type { FastifyError } from 'fastify'
-import { HttpError, isUnavailable } from '../../errors.js'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { HttpError, isUnavailable, ServiceUnavailableError } from '../../errors.js'
+import { SECURITY_HEADERS } from './security-headers.js'
 
 const fail = (message: string) => ({ success: false as const, data: null, message })
 
@@ -13,6 +15,9 @@ const fail = (message: string) => ({ success: false as const, data: null, messag
 export default fp(
   async (app) => {
     app.setErrorHandler((err: FastifyError, request, reply) => {
+      if (err instanceof ServiceUnavailableError) {
+        return reply.code(503).header('retry-after', String(err.retryAfterSeconds)).send(fail(err.message))
+      }
       if (err instanceof HttpError) {
         return reply.code(err.statusCode).send(fail(err.message))
       }
@@ -36,17 +41,51 @@ export default fp(
       return reply.code(500).send(fail('internal server error'))
     })
 
+    // The path is not echoed: an answer never reflects what the client sent (it may be a key, or markup).
     app.setNotFoundHandler((request, reply) => {
-      reply.code(404).send(fail(`route ${request.method} ${request.url.split('?')[0]} not found`))
+      reply.code(404).send(fail(`route not found: no ${request.method} route at this path`))
     })
   },
   { name: 'error-handler' }
 )
 
+const FRAMEWORK_ERRORS: Record<string, [number, string]> = {
+  FST_ERR_MAX_PARAM_LENGTH: [414, 'a path segment is too long'],
+  FST_ERR_BAD_URL: [400, 'the path is not a valid URL']
+}
+
+/**
+ * For what Fastify's router refuses before any hook runs (a path segment over `maxParamLength`, bad percent-encoding).
+ * Fastify's own answer is outside the envelope, without our headers, and quotes the path back.
+ */
+export function frameworkErrorHandler(err: FastifyError, _request: FastifyRequest, reply: FastifyReply) {
+  const [status, message] = FRAMEWORK_ERRORS[err.code] ?? [400, 'bad request']
+  reply.headers(SECURITY_HEADERS).code(status).send(fail(message))
+}
+
+/**
+ * `Expect:` other than `100-continue`: Node answers a bare 417 itself unless someone listens for this. Ours is the
+ * same status in the envelope with our headers.
+ */
+export function expectationHandler(_req: IncomingMessage, res: ServerResponse) {
+  const body = JSON.stringify(fail('the Expect header is not supported'))
+  res.writeHead(417, {
+    ...SECURITY_HEADERS,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    connection: 'close'
+  })
+  res.end(body)
+}
+
 const CLIENT_ERRORS: Record<string, [number, string, string]> = {
   ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'the request took too long to arrive'],
   HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large', 'request headers are too large']
 }
+
+const RAW_SECURITY_HEADERS = Object.entries(SECURITY_HEADERS)
+  .map(([name, value]) => `${name}: ${value}\r\n`)
+  .join('')
 
 /**
  * For errors Node raises on the socket, before any route runs: the headers or the whole request took longer than the
@@ -61,7 +100,7 @@ export function clientErrorHandler(err: Error & { code?: string }, socket: Socke
   if (socket.writable && !inFlight) {
     const body = JSON.stringify(fail(message))
     socket.write(
-      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+      `HTTP/1.1 ${status} ${reason}\r\n${RAW_SECURITY_HEADERS}Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
     )
   }
   socket.destroy()

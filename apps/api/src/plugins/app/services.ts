@@ -3,6 +3,7 @@ import { Redis } from 'ioredis'
 import { createStreamsService, type StreamsService } from './streams/streams-service.js'
 import { createStreamCache, type StreamCache } from './streams/stream-cache.js'
 import { createUsersService, type UsersService } from './users/users-service.js'
+import { createHashGate, type HashGateOptions } from './users/hash-gate.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,6 +18,8 @@ export interface ServicesOptions {
   queuePrefix: string
   /** How long a stream read may be served from memory; 0 turns the cache off. */
   streamCacheMs: number
+  /** Password hashes at once for the process, and how many may wait for a turn. */
+  hashing: HashGateOptions
 }
 
 /**
@@ -56,7 +59,7 @@ export default fp(
     }
     app.decorate('streamCache', cache)
     app.decorate('streams', createStreamsService(app.dbClient, cache))
-    app.decorate('users', createUsersService(app.db))
+    app.decorate('users', createUsersService(app.db, createHashGate(opts.hashing), cache))
   },
   { name: 'services', dependencies: ['db', 'redis'] }
 )

@@ -3,8 +3,8 @@ import type { TSchema } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { Value } from '@sinclair/typebox/value'
 
-const describe = (part: string, path: string, raw: string) => {
-  const message = raw === 'Expected required property' ? 'is required' : raw === 'Unexpected property' ? 'is not allowed' : raw
+const describe = (part: string, path: string, raw: string, custom?: unknown) => {
+  const message = typeof custom === 'string' && raw.startsWith('Expected string to match') ? custom : raw === 'Expected required property' ? 'is required' : raw === 'Unexpected property' ? 'is not allowed' : raw
   const field = path.replace(/^\//, '').replaceAll('/', '.')
   return field ? `${part === 'body' ? '' : `${part} `}${field}: ${message}` : `${part}: ${message}`
 }
@@ -95,7 +95,7 @@ export const validatorCompiler: FastifySchemaCompiler<FastifySchema> = ({ schema
     const value = prepare(input)
     if (check.Check(value)) return { value }
     const first = check.Errors(value).First()
-    const error = new Error(first ? describe(part, first.path, first.message) : `${part}: invalid`) as Error & {
+    const error = new Error(first ? describe(part, first.path, first.message, (first.schema as { errorMessage?: unknown }).errorMessage) : `${part}: invalid`) as Error & {
       validation: unknown
       statusCode: number
     }

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import jwt from '@fastify/jwt'
 import type { FastifyRequest } from 'fastify'
-import { UnauthorizedError } from '../../errors.js'
+import { UnauthorizedError, UserGoneError } from '../../errors.js'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {
@@ -12,6 +12,8 @@ declare module '@fastify/jwt' {
 declare module 'fastify' {
   interface FastifyInstance {
     authenticate: (request: FastifyRequest) => Promise<void>
+    /** Forget that a user exists (after deleting it here): its tokens stop at once in this process. */
+    forgetUser: (id: number) => void
   }
 }
 
@@ -61,6 +63,14 @@ export default fp(
       verified.set(token, { id, until: Math.min(payload.exp * 1000, now + TOKEN_CACHE_MS) })
       return id
     }
+    // A request that found its user gone (a write whose foreign key failed) ends the cached belief that it exists.
+    app.addHook('onError', (_request, _reply, err, done) => {
+      if (err instanceof UserGoneError) known.delete(err.userId)
+      done()
+    })
+    app.decorate('forgetUser', (id: number) => {
+      known.delete(id)
+    })
     app.decorate('authenticate', async (request: FastifyRequest) => {
       const match = BEARER.exec(request.headers.authorization ?? '')
       if (!match) throw new UnauthorizedError('invalid or expired token')

@@ -1,8 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { and, count, desc, eq, sql, type SQL } from 'drizzle-orm'
-import { streamParticipants, streams, users, type Database, type DbClient, type StreamStatus, type Transaction } from '@livestream/db'
+import { isDuplicateEntry, isMissingReference, isStreamKeyShaped, streamParticipants, streams, users, type Database, type DbClient, type StreamStatus, type Transaction } from '@livestream/db'
 import type { StreamEvent } from '@livestream/events'
-import { ConflictError, ForbiddenError, NotFoundError } from '../../../errors.js'
+import { ConflictError, ForbiddenError, NotFoundError, UserGoneError } from '../../../errors.js'
 import { canTransition, TransitionError } from './lifecycle.js'
 import { applyEvent, type Outcome } from './apply-event.js'
 import { inTransaction, streamWrites as w } from './stream-writes.js'
@@ -39,8 +39,6 @@ function newRefNo(): string {
 /** Public and unguessable, unrelated to the key: names the media folders and URLs. */
 const newPlaybackId = () => randomBytes(12).toString('base64url')
 const newStreamKey = () => randomUUID()
-
-const isDuplicate = (err: unknown) => (err as { code?: string }).code === 'ER_DUP_ENTRY' || (err as { cause?: { code?: string } }).cause?.code === 'ER_DUP_ENTRY'
 
 /**
  * The stream lifecycle and participants: the one place their rules live. HTTP routes, the reaper and the queue
@@ -90,7 +88,8 @@ export function createStreamsService(client: Pick<DbClient, 'db' | 'pool'>, cach
           return mustGet(run, res.insertId)
         } catch (err) {
           // A random id collided: draw again (vanishingly rare).
-          if (isDuplicate(err) && attempt < 3) continue
+          if (isDuplicateEntry(err) && attempt < 3) continue
+          if (isMissingReference(err)) throw new UserGoneError(userId)
           throw err
         }
       }
@@ -130,6 +129,8 @@ export function createStreamsService(client: Pick<DbClient, 'db' | 'pool'>, cach
 
     /** Someone else's key answers exactly like a key that does not exist. */
     async getByKey(ownerId: number, streamKey: string, tx?: Transaction): Promise<StreamRow> {
+      // The column ignores trailing spaces (PAD SPACE): a key of another shape is no key, as at ingest.
+      if (!isStreamKeyShaped(streamKey)) throw new NotFoundError('stream not found')
       const run = tx ?? db
       const [row] = await run
         .select()
@@ -184,7 +185,11 @@ export function createStreamsService(client: Pick<DbClient, 'db' | 'pool'>, cach
      * stream run side by side while a concurrent end waits for them (see `stream-writes.ts`).
      */
     async join(streamId: number, userId: number): Promise<ParticipantRow> {
-      if ((await w.join(pool, streamId, userId, new Date())) === 0) {
+      const written = await w.join(pool, streamId, userId, new Date()).catch((err: unknown) => {
+        // The stream is read in the same statement, so a missing reference can only be the user.
+        throw isMissingReference(err) ? new UserGoneError(userId) : err
+      })
+      if (written === 0) {
         // Nothing written: the stream is missing or ended, or the caller was already in (a no-op re-join).
         const row = await w.status(pool, streamId)
         if (!row) throw new NotFoundError('stream not found')
