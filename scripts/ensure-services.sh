@@ -77,8 +77,22 @@ admin_sql() {
 # The project's user reaches the project's databases only: `livestream` and the tests' `ls_*` (testing.ts creates and
 # drops one per test file), from this machine only (localhost, 127.0.0.1). Re-run on every start, so an older install's
 # ALL ON *.* from any host is narrowed too.
+grants_are_narrow() {
+  local host grants
+  [ "$(admin_sql "SELECT GROUP_CONCAT(host ORDER BY host) FROM mysql.user WHERE user = '$DB_USER'" | tail -n 1)" = '127.0.0.1,localhost' ] || return 1
+  for host in localhost 127.0.0.1; do
+    grants=$(admin_sql "SHOW GRANTS FOR '$DB_USER'@'$host'" | grep '^GRANT') || return 1
+    [ "$(printf '%s\n' "$grants" | wc -l)" -eq 3 ] || return 1
+    printf '%s\n' "$grants" | grep -q '^GRANT USAGE ON \*\.\* ' || return 1
+    printf '%s\n' "$grants" | grep -q '^GRANT ALL PRIVILEGES ON `livestream`\.\* ' || return 1
+    printf '%s\n' "$grants" | grep -q '^GRANT ALL PRIVILEGES ON `ls\\\+_%`\.\* ' || return 1
+  done
+}
+
 grant_db_user() {
   local who
+  # Already as wanted: nothing to do (a REVOKE + GRANT would leave running tests without rights for a moment).
+  grants_are_narrow && return 0
   admin_sql "CREATE USER IF NOT EXISTS '$DB_USER'@'localhost' IDENTIFIED BY '$DB_PASS';
     CREATE USER IF NOT EXISTS '$DB_USER'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
     DROP USER IF EXISTS '$DB_USER'@'%';" || return 1
