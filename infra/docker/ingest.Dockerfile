@@ -1,4 +1,5 @@
-# An ingest node: node-media-server + Debian's ffmpeg.
+# An ingest node: node-media-server and the in-process CMAF packager. No ffmpeg: packaging needs none (it comes back
+# with transcoded renditions).
 FROM node:20-bookworm-slim AS build
 WORKDIR /src
 RUN npm install -g pnpm@10.34.9
@@ -6,7 +7,6 @@ COPY . .
 RUN pnpm install --frozen-lockfile && pnpm build && pnpm deploy --filter @livestream/ingest --prod --legacy /out
 
 FROM node:20-bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg && rm -rf /var/lib/apt/lists/*
 # A fixed glibc mmap threshold: see ALLOCATOR_ENV in apps/ingest/src/rtmp-limits.ts.
 ENV NODE_ENV=production MEDIA_ROOT=/media MALLOC_MMAP_THRESHOLD_=131072
 WORKDIR /app
