@@ -156,8 +156,8 @@ export async function publishClipLoop(rtmpUrl: string, seconds: number, name = '
   )
 }
 
-/** ffprobe's view of a CMAF track: its init segment and one media segment, fetched and joined as a player would. */
-export async function probeCmaf(initUrl: string, segmentUrl: string): Promise<ProbeResult & { packets: number }> {
+/** Fetches an init segment and one media segment, joins them as a player would and hands the file to `read`. */
+async function withCmafTrack<T>(initUrl: string, segmentUrl: string, read: (file: string) => Promise<T>): Promise<T> {
   const { mkdtemp, rm, writeFile } = await import('node:fs/promises')
   const { tmpdir } = await import('node:os')
   const path = await import('node:path')
@@ -170,10 +170,77 @@ export async function probeCmaf(initUrl: string, segmentUrl: string): Promise<Pr
   try {
     const file = path.join(dir, 'track.mp4')
     await writeFile(file, Buffer.concat([await get(initUrl), await get(segmentUrl)]))
-    const result = await probe(file)
-    const { stdout } = await run(FFPROBE, ['-v', 'error', '-count_packets', '-show_entries', 'stream=nb_read_packets', '-of', 'csv=p=0', file], { timeout: 20_000 })
-    return { ...result, packets: Number(stdout.trim().split('\n')[0]) }
+    return await read(file)
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
+}
+
+/** ffprobe's view of a CMAF track: its init segment and one media segment, fetched and joined as a player would. */
+export function probeCmaf(initUrl: string, segmentUrl: string): Promise<ProbeResult & { packets: number }> {
+  return withCmafTrack(initUrl, segmentUrl, async (file) => {
+    const result = await probe(file)
+    const { stdout } = await run(FFPROBE, ['-v', 'error', '-count_packets', '-show_entries', 'stream=nb_read_packets', '-of', 'csv=p=0', file], { timeout: 20_000 })
+    return { ...result, packets: Number(stdout.trim().split('\n')[0]) }
+  })
+}
+
+export interface ProbedVideo {
+  width: number
+  height: number
+  /** Packets in decode (file) order, times in the track's time base. */
+  packets: Array<{ pts: number; dts: number }>
+}
+
+/** The picture size and the packet timestamps of a CMAF video track (init + one segment), as ffprobe reads them. */
+export function probeCmafVideo(initUrl: string, segmentUrl: string): Promise<ProbedVideo> {
+  return withCmafTrack(initUrl, segmentUrl, async (file) => {
+    const { stdout } = await run(
+      FFPROBE,
+      ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=width,height:packet=pts,dts', '-of', 'json', file],
+      { timeout: 20_000 }
+    )
+    const parsed = JSON.parse(stdout) as { streams?: Array<{ width?: number; height?: number }>; packets?: Array<{ pts?: number; dts?: number }> }
+    const stream = parsed.streams?.[0] ?? {}
+    return {
+      width: stream.width ?? 0,
+      height: stream.height ?? 0,
+      packets: (parsed.packets ?? []).map((p) => ({ pts: Number(p.pts), dts: Number(p.dts) }))
+    }
+  })
+}
+
+/** Encodes a clip (testsrc + sine, H.264 + AAC, 1 s GOP) to an FLV file, for publishers that send it with `-c copy`. */
+export async function encodeFlvClip(file: string, o: { size: string; seconds: number }): Promise<void> {
+  await run(FFMPEG, [
+    '-hide_banner', '-loglevel', 'error', '-nostdin', '-y',
+    '-f', 'lavfi', '-i', `testsrc=size=${o.size}:rate=25`, '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    '-t', String(o.seconds), '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '25', '-pix_fmt', 'yuv420p',
+    '-c:a', 'aac', '-b:a', '64k', '-f', 'flv', file
+  ], { timeout: (o.seconds + 30) * 1000 })
+}
+
+/** Publishes an FLV file once, in real time, as it is (`-c copy`: ffmpeg passes a mid-file sequence header on). */
+export function publishFile(rtmpUrl: string, file: string, name = 'file-publisher'): Managed {
+  return startProcess(
+    name,
+    FFMPEG,
+    ['-hide_banner', '-loglevel', 'warning', '-nostdin', '-re', '-i', file, '-c', 'copy', '-f', 'flv', rtmpUrl],
+    { PATH: process.env.PATH }
+  )
+}
+
+/** Publishes H.264 video with MP3 audio: legal FLV (sound format 2), but not a codec the packager takes. */
+export function publishMp3(rtmpUrl: string, seconds: number, name = 'mp3-publisher'): Managed {
+  return startProcess(
+    name,
+    FFMPEG,
+    [
+      '-hide_banner', '-loglevel', 'warning', '-nostdin', '-re',
+      '-f', 'lavfi', '-i', 'testsrc=size=320x180:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100',
+      '-t', String(seconds), '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', '25', '-pix_fmt', 'yuv420p',
+      '-c:a', 'libmp3lame', '-b:a', '64k', '-f', 'flv', rtmpUrl
+    ],
+    { PATH: process.env.PATH }
+  )
 }

@@ -15,6 +15,13 @@ import type { MediaWindow, MediaWindows, Segment, TrackKind, TrackWindow } from 
 const MEDIA_CACHE = 'public, max-age=300, immutable'
 /** Playlists change every part: a CDN may collapse a second's requests, no more. */
 const PLAYLIST_CACHE = 'public, max-age=1'
+/**
+ * How long a media playlist request waits for the broadcast's first segment to complete. Until it does, the playlist
+ * has parts but no EXTINF, and hls.js 1.7 calls such a first playlist empty and gives up for good (levelEmptyError,
+ * fatal): with a 250-frame GOP that was every player opened in the first 10 s. Below hls.js's 10 s time to first
+ * byte, so a longer GOP gets a 503 it retries rather than a timeout.
+ */
+const FIRST_SEGMENT_HOLD_MS = 9_000
 
 export type Answer = (status: number, message: string) => void
 export type Headers = Record<string, string | number>
@@ -77,6 +84,10 @@ export class MediaRoutes {
         if (target && !(await track.waitFor(target.msn, target.part, this.holdMs(w, track)))) {
           return fail(503, 'the requested part did not arrive in time')
         }
+        const first = track.segments[0]
+        if (first && !first.complete && !track.ended && !(await track.waitFor(first.msn, Number.MAX_SAFE_INTEGER, this.firstSegmentHoldMs()))) {
+          return fail(503, 'the first segment is not complete yet')
+        }
         const text = this.playlists.media(w, route.kind, q.skip)
         return text ? send('application/vnd.apple.mpegurl', PLAYLIST_CACHE, text) : fail(404, 'not found')
       }
@@ -109,6 +120,10 @@ export class MediaRoutes {
         return this.streamOpenSegment(track, seg, res, { ...base, 'content-type': mediaType(route.kind), 'cache-control': MEDIA_CACHE }, head, this.holdMs(w, track))
       }
     }
+  }
+
+  private firstSegmentHoldMs(): number {
+    return Math.min(FIRST_SEGMENT_HOLD_MS, this.opts.maxHoldMs ?? Infinity)
   }
 
   private holdMs(w: MediaWindow, track: TrackWindow): number {

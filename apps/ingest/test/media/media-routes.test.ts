@@ -81,3 +81,33 @@ t.test('2,000 held playlist requests over 20 streams are all answered within a p
   t.ok(took < 330, `the 2,000th answered ${took.toFixed(1)} ms after the parts were written`)
   t.same([...bodies.values()].map((s) => s.size), Array(streams).fill(1), 'one playlist buffer per stream, shared by its viewers')
 })
+
+t.test('a media playlist waits for the first segment to complete: hls.js gives up on one with parts and no EXTINF', async (t) => {
+  const windows = new MediaWindows()
+  const routes = new MediaRoutes({ windows })
+  // A long GOP: the first segment is still open after several parts.
+  const w = fakeWindow({ id: 'gop', audio: false, segmentTarget: 1, partTarget: 0.25 })
+  windows.set(w)
+  writeSegment(w, { complete: false, parts: 4, partDuration: 0.25 })
+  const route = parseMediaPath('/hls/gop/video.m3u8') as MediaRoute
+  let answer: { status: number; body: unknown } | null = null
+  const served = routes.serve(route, new URLSearchParams(), recorder((status, body) => (answer = { status, body })), {}, false, (s) => t.fail(`answered ${s}`))
+  await new Promise((r) => setTimeout(r, 20))
+  t.equal(answer, null, 'held while the first segment is open')
+  writeSegment(w, { complete: false, parts: 1, partDuration: 0.25 })
+  await served
+  const done = answer as { status: number; body: unknown } | null
+  t.equal(done?.status, 200)
+  t.match(String(done?.body), /#EXTINF:1,\nv\/0\.m4s/, 'answered with the first segment complete')
+})
+
+t.test('the wait for the first segment is bounded: 503, which hls.js retries', async (t) => {
+  const windows = new MediaWindows()
+  const routes = new MediaRoutes({ windows, maxHoldMs: 30 })
+  const w = fakeWindow({ id: 'gop', audio: false })
+  windows.set(w)
+  writeSegment(w, { complete: false, parts: 2 })
+  let failed = 0
+  await routes.serve(parseMediaPath('/hls/gop/video.m3u8') as MediaRoute, new URLSearchParams(), recorder(() => t.fail('answered')), {}, false, (s) => (failed = s))
+  t.equal(failed, 503)
+})
