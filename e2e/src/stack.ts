@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -40,7 +40,11 @@ export interface StackEnv {
 
 export async function createStackEnv(name: string): Promise<StackEnv> {
   const db = await createTestDatabase(`ls_e2e_${name}`.slice(0, 24))
-  const mediaRoot = await mkdtemp(path.join(tmpdir(), `ls-media-${name}-`))
+  // MEDIA_ROOT inside a folder of its own: tests that check nothing is written beside it see only this stack's files,
+  // not those of whatever else runs on the machine.
+  const base = await mkdtemp(path.join(tmpdir(), `ls-stack-${name}-`))
+  const mediaRoot = path.join(base, 'media')
+  await mkdir(mediaRoot)
   const queuePrefix = testQueuePrefix(name)
   return {
     db,
@@ -51,7 +55,7 @@ export async function createStackEnv(name: string): Promise<StackEnv> {
     /** Call once the stack's processes are stopped: its database, media and Redis keys (queue, heartbeats) go. */
     async cleanup() {
       await db.drop()
-      await rm(mediaRoot, { recursive: true, force: true })
+      await rm(base, { recursive: true, force: true })
       const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 })
       // A test that left Redis down cannot have its keys dropped; that is all it costs.
       await redis

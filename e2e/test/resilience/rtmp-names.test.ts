@@ -67,7 +67,14 @@ async function filesHolding(dir: string, needles: string[]): Promise<string[]> {
 async function rawPublish(app: string, name: string): Promise<{ closed: boolean; client: RawRtmpClient }> {
   const client = await RawRtmpClient.open(ingest.rtmpPort)
   try {
-    await client.connect(app, `rtmp://127.0.0.1:${ingest.rtmpPort}/${app}`)
+    try {
+      await client.connect(app, `rtmp://127.0.0.1:${ingest.rtmpPort}/${app}`)
+    } catch (err) {
+      // A connect command over the pre-publish message cap (a 5,000-character application, twice: app and tcUrl) is
+      // cut before it is answered: refused earlier still.
+      if (client.isClosed) return { closed: true, client }
+      throw err
+    }
     const streamId = await client.createStream()
     client.publish(streamId, name)
     return { closed: await client.closedWithin(5_000), client }
