@@ -25,7 +25,13 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
   bridgeMediaServerLogs(log)
 
   const dbClient = createDbClient({ url: config.databaseUrl, connectionLimit: 5 })
-  const producer = new EventsProducer(config.redisUrl, config.queuePrefix, config.nodeId, log.child({ component: 'events' }))
+  const producer = new EventsProducer({
+    redisUrl: config.redisUrl,
+    prefix: config.queuePrefix,
+    nodeId: config.nodeId,
+    outboxDir: config.outboxDir,
+    log: log.child({ component: 'events' })
+  })
   const auth = new PublishAuth({
     lookup: (key) => findStreamByKey(dbClient.db, key),
     cacheMs: config.authCacheMs,

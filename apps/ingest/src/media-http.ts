@@ -100,7 +100,8 @@ export function createMediaHttp(opts: MediaHttpOptions): MediaHttpServer {
     const path = q === -1 ? target : target.slice(0, q)
     if (path === '/healthz' || path === '/readyz') {
       const h = path === '/healthz' ? opts.health() : opts.ready()
-      return json(res, h.ok ? 200 : 503, envelope(h.ok, h.detail, h.ok ? (path === '/healthz' ? 'alive' : 'ready') : 'not ready'))
+      const down = Array.isArray(h.detail.down) ? ` (down: ${h.detail.down.join(', ')})` : ''
+      return json(res, h.ok ? 200 : 503, envelope(h.ok, h.detail, h.ok ? (path === '/healthz' ? 'alive' : 'ready') : `not ready${down}`))
     }
     if (path === '/metrics') {
       res.writeHead(200, { ...BASE_HEADERS, 'content-type': 'text/plain; version=0.0.4', 'cache-control': 'no-store' })

@@ -8,13 +8,20 @@ import type { MediaPacket } from '../src/media/cmaf-packager.js'
 import { makeFlv } from './media/helpers/ffmpeg.js'
 import { flvPackets } from './media/helpers/package.js'
 import { tag } from './media/helpers/flv-file.js'
+import { tempDir } from './helper.js'
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const log = pino({ level: 'silent' })
 
 /** A LiveStreams whose publishes are fed by the test instead of node-media-server. */
 async function setup(t: { teardown(fn: () => Promise<void>): void }, over: Partial<LiveStreamsOptions> = {}) {
-  const producer = new EventsProducer(REDIS_URL, `lstest-live-${randomBytes(4).toString('hex')}`, 'node-t', log)
+  const producer = new EventsProducer({
+    redisUrl: REDIS_URL,
+    prefix: `lstest-live-${randomBytes(4).toString('hex')}`,
+    nodeId: 'node-t',
+    outboxDir: await tempDir(t, 'ls-live-outbox-'),
+    log
+  })
   const sent: string[] = []
   const send = producer.send.bind(producer)
   producer.send = (e) => (sent.push(e.type), send(e))

@@ -60,7 +60,13 @@ const config = loadConfig({
 })
 const { log, lines: logLines } = capturedLogger()
 bridgeMediaServerLogs(log)
-const producer = new EventsProducer('redis://127.0.0.1:6379', `lstest-ms-${randomBytes(4).toString('hex')}`, config.nodeId, log)
+const producer = new EventsProducer({
+  redisUrl: 'redis://127.0.0.1:6379',
+  prefix: `lstest-ms-${randomBytes(4).toString('hex')}`,
+  nodeId: config.nodeId,
+  outboxDir: config.outboxDir,
+  log
+})
 let lookups = 0
 const auth = new PublishAuth({
   lookup: (key) => (lookups++, findStreamByKey(client.db, key)),
