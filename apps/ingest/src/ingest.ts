@@ -76,7 +76,8 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     log
   })
 
-  // Streams ended through the api, or whose key was rotated, lose their publisher here.
+  // Streams ended through the api lose their publisher and end here; a rotated key cuts the publisher but leaves the
+  // stream its reconnect window, for the owner to come back with the new key.
   let rechecking = false
   const recheck = setInterval(async () => {
     if (rechecking) return
@@ -89,6 +90,10 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
         end: async (streamId, streamKey) => {
           auth.forget(streamKey)
           await live.end(streamId, 'key-revoked')
+        },
+        rotated: (streamId, oldKey, newKey) => {
+          auth.forget(oldKey)
+          live.keyRotated(streamId, newKey)
         },
         log
       })
