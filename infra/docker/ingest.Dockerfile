@@ -11,7 +11,7 @@ FROM node:20-bookworm-slim
 ENV NODE_ENV=production MEDIA_ROOT=/media MALLOC_MMAP_THRESHOLD_=131072
 WORKDIR /app
 COPY --from=build /out .
-RUN mkdir -p /media && chown node:node /media
+RUN mkdir -p /media /var/lib/ingest/outbox && chown node:node /media /var/lib/ingest/outbox
 USER node
 EXPOSE 1935 8000
 # SIGTERM: stop accepting, end packaging, send unpublish events, then exit.

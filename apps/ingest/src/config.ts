@@ -23,6 +23,8 @@ export const EnvSchema = Type.Object({
   REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379', pattern: '^rediss?://' }),
   DATABASE_URL: Type.String({ default: 'mysql://livestream:livestream@127.0.0.1:3306/livestream', pattern: '^mysql://' }),
   MEDIA_ROOT: Type.String({ default: './media', minLength: 1 }),
+  /** Where each node keeps its events until the queue has them; default `<MEDIA_ROOT>/.outbox`. */
+  OUTBOX_DIR: Type.Optional(Type.String({ minLength: 1 })),
   RECONNECT_WINDOW_MS: Int(10_000),
   HEARTBEAT_INTERVAL_MS: Int(5_000, 50),
   MEDIA_RETENTION_MS: Int(60_000),
@@ -59,6 +61,8 @@ export interface IngestConfig {
   redisUrl: string
   databaseUrl: string
   mediaRoot: string
+  /** The durable events outbox: `<outboxDir>/<nodeId>.jsonl`. */
+  outboxDir: string
   reconnectWindowMs: number
   heartbeatIntervalMs: number
   mediaRetentionMs: number
@@ -124,6 +128,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IngestConfi
     redisUrl: env.REDIS_URL,
     databaseUrl: env.DATABASE_URL,
     mediaRoot: path.resolve(env.MEDIA_ROOT),
+    outboxDir: path.resolve(env.OUTBOX_DIR ?? path.join(env.MEDIA_ROOT, '.outbox')),
     reconnectWindowMs: env.RECONNECT_WINDOW_MS,
     heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
     mediaRetentionMs: env.MEDIA_RETENTION_MS,

@@ -25,7 +25,13 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
   bridgeMediaServerLogs(log)
 
   const dbClient = createDbClient({ url: config.databaseUrl, connectionLimit: 5 })
-  const producer = new EventsProducer(config.redisUrl, config.queuePrefix, config.nodeId, log.child({ component: 'events' }))
+  const producer = new EventsProducer({
+    redisUrl: config.redisUrl,
+    prefix: config.queuePrefix,
+    nodeId: config.nodeId,
+    outboxDir: config.outboxDir,
+    log: log.child({ component: 'events' })
+  })
   const auth = new PublishAuth({
     lookup: (key) => findStreamByKey(dbClient.db, key),
     cacheMs: config.authCacheMs,
@@ -70,7 +76,8 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     log
   })
 
-  // Streams ended through the api, or whose key was rotated, lose their publisher here.
+  // Streams ended through the api lose their publisher and end here; a rotated key cuts the publisher but leaves the
+  // stream its reconnect window, for the owner to come back with the new key.
   let rechecking = false
   const recheck = setInterval(async () => {
     if (rechecking) return
@@ -83,6 +90,10 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
         end: async (streamId, streamKey) => {
           auth.forget(streamKey)
           await live.end(streamId, 'key-revoked')
+        },
+        rotated: (streamId, oldKey, newKey) => {
+          auth.forget(oldKey)
+          live.keyRotated(streamId, newKey)
         },
         log
       })

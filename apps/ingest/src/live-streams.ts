@@ -87,10 +87,18 @@ export class LiveStreams {
     if (existing) {
       if (existing.graceTimer) clearTimeout(existing.graceTimer)
       existing.graceTimer = null
+      // Still connected under another key (a rotation the recheck has not noticed yet: the owner's new key is in
+      // before the leaked one was cut). The key the database accepts now wins; the other connection goes.
+      const previous = existing.publisher
+      if (previous && previous !== session) {
+        existing.publisher = null
+        previous.close()
+        log.warn({ replacedSessionId: previous.id }, 'a publish with the current key replaced the publisher still connected')
+      }
       existing.publisher = session
       existing.streamKey = streamKey
       existing.packager.discontinuity()
-      this.tap(existing, streamPath)
+      this.tap(existing, streamPath, session)
       this.stats.resumed++
       log.info('publisher came back within the reconnect window; stream stays live')
       return
@@ -112,12 +120,13 @@ export class LiveStreams {
     }
     this.streams.set(target.id, entry)
     this.opts.windows.set(window)
-    this.tap(entry, streamPath)
+    this.tap(entry, streamPath, session)
   }
 
-  private tap(entry: LiveStream, streamPath: string): void {
+  private tap(entry: LiveStream, streamPath: string, session: PublisherSession): void {
     const onPacket = (packet: MediaPacket) => {
-      if (this.streams.get(entry.streamId) !== entry) return
+      // Only the current publisher feeds the packager: a replaced one (another stream path) may still be sending.
+      if (this.streams.get(entry.streamId) !== entry || entry.publisher !== session) return
       try {
         entry.packager.push(packet)
       } catch (err) {
@@ -171,6 +180,30 @@ export class LiveStreams {
     }
     this.opts.log.info({ streamId, windowMs: this.opts.reconnectWindowMs }, 'publisher left; waiting for a reconnect')
     entry.graceTimer = setTimeout(() => void this.end(streamId, 'publisher-left'), this.opts.reconnectWindowMs)
+  }
+
+  /**
+   * The stream's key was rotated to `newKey` while the stream is still on in the database. Rotation is how an owner
+   * recovers from a leaked key, so it cuts the publisher (who holds the old key) but does not end the stream: it waits
+   * out the reconnect window as if the publisher had dropped. A publish with the new key within the window resumes it
+   * (same playlists, after a discontinuity); past the window it ends with `key-rotated`. A publisher already gone
+   * keeps the window it had.
+   */
+  keyRotated(streamId: number, newKey: string): void {
+    const entry = this.streams.get(streamId)
+    if (!entry) return
+    entry.streamKey = newKey
+    const publisher = entry.publisher
+    // Cleared first: its connection's close must not start a second window with another reason.
+    entry.publisher = null
+    publisher?.close()
+    if (!entry.announced) {
+      this.drop(entry)
+      return
+    }
+    if (entry.graceTimer) return
+    this.opts.log.info({ streamId, windowMs: this.opts.reconnectWindowMs }, 'key rotated: publisher cut; waiting for a publish with the new key')
+    entry.graceTimer = setTimeout(() => void this.end(streamId, 'key-rotated'), this.opts.reconnectWindowMs)
   }
 
   /** Ends a stream now: disconnects its publisher, closes its playlists, sends `stream.unpublished`, schedules removal. */

@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { Writable } from 'node:stream'
 import pino, { type Logger } from 'pino'
 import { MediaWindow, type TrackInfo, type TrackKind, type TrackWindow } from '../src/media/window.js'
@@ -14,6 +17,13 @@ export function capturedLogger(level: pino.Level = 'debug'): { log: Logger; line
     }
   })
   return { log: pino({ level }, sink), lines }
+}
+
+/** A fresh directory under the system's temporary one, removed when `t` ends. */
+export async function tempDir(t: { teardown(fn: () => Promise<void>): void }, prefix: string): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), prefix))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  return dir
 }
 
 /** A live window filled by hand, as the packager would: fake part bytes, 2 s segments of four 0.5 s parts by default. */

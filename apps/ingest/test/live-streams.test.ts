@@ -9,6 +9,7 @@ import type { MediaPacket } from '../src/media/cmaf-packager.js'
 import { makeFlv } from './media/helpers/ffmpeg.js'
 import { flvPackets } from './media/helpers/package.js'
 import { tag } from './media/helpers/flv-file.js'
+import { tempDir } from './helper.js'
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const log = pino({ level: 'silent' })
@@ -16,10 +17,18 @@ const log = pino({ level: 'silent' })
 /** A LiveStreams whose publishes are fed by the test instead of node-media-server. */
 async function setup(t: { teardown(fn: () => Promise<void>): void }, over: Partial<LiveStreamsOptions> = {}) {
   const queuePrefix = testQueuePrefix('live')
-  const producer = new EventsProducer(REDIS_URL, queuePrefix, 'node-t', log)
+  const producer = new EventsProducer({
+    redisUrl: REDIS_URL,
+    prefix: queuePrefix,
+    nodeId: 'node-t',
+    outboxDir: await tempDir(t, 'ls-live-outbox-'),
+    log
+  })
   const sent: string[] = []
+  /** The reasons of the `stream.unpublished` events sent. */
+  const reasons: string[] = []
   const send = producer.send.bind(producer)
-  producer.send = (e) => (sent.push(e.type), send(e))
+  producer.send = (e) => (sent.push(e.type), e.type === 'stream.unpublished' && reasons.push(e.reason), send(e))
   const feeds = new Map<string, (p: MediaPacket) => void>()
   const windows = new MediaWindows()
   const live = new LiveStreams({
@@ -47,7 +56,7 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }, over: Parti
   const feed = (path: string, packets: MediaPacket[]) => {
     for (const p of packets) feeds.get(path)?.(p)
   }
-  return { live, windows, sent, session, feed }
+  return { live, windows, sent, reasons, session, feed }
 }
 
 const clip = await flvPackets(await makeFlv('live-streams-av', { seconds: 2 }))
@@ -113,4 +122,60 @@ t.test('a reconnect within the window continues the same window after a disconti
   await sleep(450)
   t.equal(windows.get('pb4'), undefined, 'gone after it')
   t.same(sent, ['stream.published', 'stream.unpublished'])
+})
+
+t.test('a rotated key cuts the publisher but not the stream: a publish with the new key within the window resumes it', async (t) => {
+  const { live, windows, sent, session, feed } = await setup(t)
+  const leaked = session('s5')
+  live.accept({ id: 5, playbackId: 'pb5' }, 'old5', '/live/old5', leaked)
+  feed('/live/old5', clip)
+  const window = windows.get('pb5')
+  const before = window?.leader?.segments.at(-1)?.msn ?? -1
+  live.keyRotated(5, 'new5')
+  t.equal(leaked.closed, 1, 'the publisher on the old key is cut')
+  live.publisherGone(5, leaked) // its connection closes
+  t.ok(live.holds(5, 'new5'), 'the stream stays held, under the new key (the next recheck finds it valid)')
+  live.accept({ id: 5, playbackId: 'pb5' }, 'new5', '/live/new5', session('s5b'))
+  feed('/live/old5', clip) // whatever the cut connection still had in flight
+  const fromOld = window?.leader?.segments.filter((s) => s.msn > before).length ?? 0
+  t.equal(fromOld, 0, 'nothing from the old key reaches the playlists once cut')
+  feed('/live/new5', clip)
+  t.equal(windows.get('pb5'), window, 'the same window: the playlist continues')
+  const after = window?.leader?.segments.filter((s) => s.msn > before) ?? []
+  t.ok(after.length > 0 && after[0]?.discontinuity, 'after a discontinuity')
+  await sleep(450)
+  t.same(sent, ['stream.published'], 'never unpublished, never announced twice: the api sees it live throughout')
+  t.equal(live.size, 1)
+})
+
+t.test('a rotated key with nobody coming back ends the stream with key-rotated after the window, not before', async (t) => {
+  const { live, sent, reasons, session, feed } = await setup(t)
+  const leaked = session('s6')
+  live.accept({ id: 6, playbackId: 'pb6' }, 'old6', '/live/old6', leaked)
+  feed('/live/old6', clip)
+  live.keyRotated(6, 'new6')
+  live.publisherGone(6, leaked)
+  await sleep(150)
+  t.same(sent, ['stream.published'], 'still live inside the window (300 ms here)')
+  await sleep(300)
+  t.same(sent, ['stream.published', 'stream.unpublished'])
+  t.same(reasons, ['key-rotated'])
+  t.equal(live.size, 0)
+})
+
+t.test('a publish with the new key before the recheck noticed the rotation replaces the publisher still on the old key', async (t) => {
+  const { live, windows, sent, session, feed } = await setup(t)
+  const leaked = session('s7')
+  live.accept({ id: 7, playbackId: 'pb7' }, 'old7', '/live/old7', leaked)
+  feed('/live/old7', clip)
+  const window = windows.get('pb7')
+  const before = window?.leader?.segments.at(-1)?.msn ?? -1
+  live.accept({ id: 7, playbackId: 'pb7' }, 'new7', '/live/new7', session('s7b'))
+  t.equal(leaked.closed, 1, 'the old-key publisher is cut')
+  feed('/live/old7', clip)
+  t.equal(window?.leader?.segments.filter((s) => s.msn > before).length, 0, 'and feeds nothing any more')
+  live.publisherGone(7, leaked)
+  t.ok(live.holds(7, 'new7'))
+  await sleep(450)
+  t.same(sent, ['stream.published'], 'the stream stays live under the new publisher')
 })

@@ -62,7 +62,13 @@ const config = loadConfig({
 const { log, lines: logLines } = capturedLogger()
 bridgeMediaServerLogs(log)
 const queuePrefix = testQueuePrefix('ms')
-const producer = new EventsProducer('redis://127.0.0.1:6379', queuePrefix, config.nodeId, log)
+const producer = new EventsProducer({
+  redisUrl: 'redis://127.0.0.1:6379',
+  prefix: queuePrefix,
+  nodeId: config.nodeId,
+  outboxDir: config.outboxDir,
+  log
+})
 let lookups = 0
 const auth = new PublishAuth({
   lookup: (key) => (lookups++, findStreamByKey(client.db, key)),

@@ -7,7 +7,7 @@ import { EventsProducer } from '../src/events-producer.js'
 import { createMediaHttp } from '../src/media-http.js'
 import { MediaWindows } from '../src/media/window.js'
 import { startReadiness } from '../src/readiness.js'
-import { capturedLogger } from './helper.js'
+import { capturedLogger, tempDir } from './helper.js'
 
 const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const tdb = await createTestDatabase('ls_ready')
@@ -20,7 +20,7 @@ t.teardown(async () => {
 
 /** A node's /readyz over real HTTP, with a producer on `redisUrl` and MySQL as given. */
 async function readyz(t: Test, redisUrl: string, mysql: () => Promise<unknown>) {
-  const producer = new EventsProducer(redisUrl, 'lstest-ready', 'node-r', log)
+  const producer = new EventsProducer({ redisUrl, prefix: 'lstest-ready', nodeId: 'node-r', outboxDir: await tempDir(t, 'ls-ready-outbox-'), log })
   const readiness = startReadiness(
     [
       { name: 'redis', check: () => producer.ping() },

@@ -1,7 +1,5 @@
 import t from 'tap'
-import pino from 'pino'
 import { loadConfig, ConfigError } from '../src/config.js'
-import { EventsProducer } from '../src/events-producer.js'
 import { redactStreamPaths } from '../src/logger.js'
 
 t.test('bad settings stop the start with the variable named', async (t) => {
@@ -39,16 +37,4 @@ t.test('media settings: part and window defaults, TLS only as a pair, parts shor
 
 t.test('stream paths are redacted from log text', async (t) => {
   t.equal(redactStreamPaths('start push /live/3b241101-e2bb-4255-8caf-4136c566a962 ok'), 'start push /live/[redacted] ok')
-})
-
-t.test('the producer keeps events while Redis is unreachable and never drops them', async (t) => {
-  const producer = new EventsProducer('redis://127.0.0.1:1', 'lstest-outbox', 'node-x', pino({ level: 'silent' }))
-  const sent = producer.send({ type: 'stream.published', streamId: 1, sessionId: 's', playbackBaseUrl: 'http://x' })
-  producer.send({ type: 'stream.unpublished', streamId: 1, sessionId: 's', reason: 'publisher-left' })
-  await new Promise((r) => setTimeout(r, 3_500))
-  t.equal(producer.pending.length, 2, 'both held')
-  t.equal(producer.pending[0]!.id, sent.id, 'in order')
-  t.ok(producer.stats.failures >= 1, 'sending was tried and failed')
-  const left = await producer.close(300)
-  t.equal(left, 2, 'close reports what could not be sent')
 })

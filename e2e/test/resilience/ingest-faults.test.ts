@@ -55,20 +55,66 @@ t.test('a plain publish spawns no ffmpeg: ingest starts and packages with none o
   t.match(metrics, /livestream_ingest_media_window_bytes\{[^}]*\} [1-9]/, 'the live window holds media in memory')
 })
 
-t.test('rotating the key disconnects the publisher still using the old one and refuses it afterwards', async (t) => {
-  const ingest = await startIngest(stack)
+t.test('rotating the key of a live stream cuts the publisher on the old key and refuses that key, but the stream stays live for a publish with the new one; with none, it ends key-rotated after the window', async (t) => {
+  const WINDOW_MS = 6_000
+  const ingest = await startIngest(stack, { RECONNECT_WINDOW_MS: String(WINDOW_MS) })
   t.teardown(() => ingest.stop())
   const s = await owner.createStream('rotate under load')
-  const publisher = publishTestClip(ingest.rtmpUrl(s.stream_key), 30, 'old-key')
+  const publisher = publishTestClip(ingest.rtmpUrl(s.stream_key), 60, 'old-key')
   t.teardown(() => publisher.stop())
   await waitFor('live', async () => (await owner.stream(s.id)).status === 'live')
-  const { status } = await owner.call('POST', `/livestream/streams/${s.id}/key/rotate`)
-  t.equal(status, 200)
+  const playlist = `${ingest.publicUrl}/hls/${s.playback_id}/video.m3u8`
+  await waitFor('a segment', async () => ((await mediaSeq(playlist)) >= 0 ? true : null))
+
+  // Watch the api from the rotation on: the stream must never be seen ended while the owner comes back.
+  const seen = new Set<string>()
+  let watching = true
+  const watcher = (async () => {
+    while (watching) {
+      seen.add((await owner.stream(s.id)).status)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  })()
+  const rotated = await owner.call<{ stream_key: string }>('POST', `/livestream/streams/${s.id}/key/rotate`)
+  t.equal(rotated.status, 200)
+  const newKey = rotated.body.data.stream_key
+  t.not(newKey, s.stream_key)
   const exit = await Promise.race([publisher.exited, new Promise<null>((r) => setTimeout(() => r(null), 15_000))])
   t.ok(exit, 'the old-key publisher was disconnected')
+  const cutAt = Date.now()
+
+  const comeback = publishTestClip(ingest.rtmpUrl(newKey), 60, 'new-key')
+  t.teardown(() => comeback.stop())
   const again = publishTestClip(ingest.rtmpUrl(s.stream_key), 3, 'old-key-again')
-  const second = await again.exited
-  t.not(second.code, 0, 'the old key is refused')
+  t.not((await again.exited).code, 0, 'the old key is refused')
+  await waitFor('a discontinuity: the same playlist continues with the new publish', async () => {
+    const res = await fetch(playlist)
+    return res.ok && (await res.text()).includes('#EXT-X-DISCONTINUITY')
+  }, 20_000)
+  t.ok(Date.now() - cutAt < WINDOW_MS + 5_000, 'resumed well within reach of the window')
+  await new Promise((r) => setTimeout(r, WINDOW_MS)) // past the window: the resumed stream must not end
+  watching = false
+  await watcher
+  t.same([...seen], ['live'], 'the api saw the stream live throughout: never ended in between')
+  const [events] = await sql.query('SELECT type FROM stream_events WHERE stream_id = ? ORDER BY id', [s.id])
+  t.same((events as Array<{ type: string }>).map((e) => e.type), ['stream.published'], 'the ledger: one publish, no unpublish')
+  t.equal(comeback.child.exitCode, null, 'the new-key publisher is still on')
+
+  // Rotated again and nobody comes back: the publisher is cut, the stream waits out the window, then ends key-rotated.
+  const second = await owner.call('POST', `/livestream/streams/${s.id}/key/rotate`)
+  t.equal(second.status, 200)
+  await Promise.race([comeback.exited, new Promise((r) => setTimeout(r, 15_000))])
+  const cut2 = Date.now()
+  t.equal((await owner.stream(s.id)).status, 'live', 'still live just after the cut')
+  const ended = await waitFor('ended after the window', async () => {
+    const v = await owner.stream(s.id)
+    return v.status === 'ended' ? v : null
+  }, WINDOW_MS + 15_000, 200)
+  const waited = Date.now() - cut2
+  t.ok(waited >= WINDOW_MS - 1_000, `ended ${waited} ms after the cut: not before the window (${WINDOW_MS} ms)`)
+  t.equal(ended.ended_reason, 'key-rotated')
+  const refused = publishTestClip(ingest.rtmpUrl(rotated.body.data.stream_key), 3, 'after-end')
+  t.not((await refused.exited).code, 0, 'once ended, no key publishes: ended is final')
 })
 
 t.test('SIGTERM on ingest ends its streams with node-shutdown and exits cleanly', async (t) => {

@@ -21,12 +21,17 @@ export const StreamPublishedSchema = event('stream.published', {
   playbackBaseUrl: Type.String({ minLength: 1, maxLength: 512 })
 })
 
-/** The publish is over for good (the reconnect window passed, or the node shut down). */
+/**
+ * The publish is over for good: the reconnect window passed (`publisher-left`; `key-rotated` when the publisher was cut
+ * because the key was rotated and nobody came back with the new one), the node shut down, or the stream was ended or
+ * deleted in the database (`key-revoked`).
+ */
 export const StreamUnpublishedSchema = event('stream.unpublished', {
   reason: Type.Union([
     Type.Literal('publisher-left'),
     Type.Literal('node-shutdown'),
-    Type.Literal('key-revoked')
+    Type.Literal('key-revoked'),
+    Type.Literal('key-rotated')
   ])
 })
 
