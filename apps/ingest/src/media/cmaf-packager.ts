@@ -22,6 +22,12 @@ export interface CmafPackagerOptions {
   segmentSeconds: number
   /** `HLS_PART_SECONDS` (0.2-0.5). */
   partSeconds: number
+  /**
+   * The first segment's target (default 1 s, at most `segmentSeconds`): hls.js cannot start from a playlist of parts
+   * alone, so no viewer plays until one segment is complete; a short first one lets them start about a second after
+   * the first keyframe (with keyframes at least that often).
+   */
+  firstSegmentSeconds?: number
   /** Epoch ms; `programDateTime` of a segment is when its first sample arrived. */
   now?: () => number
   log: Logger
@@ -49,6 +55,7 @@ interface Cut {
 export class CmafPackager {
   private readonly window: MediaWindow
   private readonly segmentMs: number
+  private readonly firstSegmentMs: number
   private readonly partSeconds: number
   private readonly now: () => number
   private readonly log: Logger
@@ -74,6 +81,7 @@ export class CmafPackager {
   constructor(o: CmafPackagerOptions) {
     this.window = o.window
     this.segmentMs = o.segmentSeconds * 1000
+    this.firstSegmentMs = Math.min(o.firstSegmentSeconds ?? 1, o.segmentSeconds) * 1000
     this.partSeconds = o.partSeconds
     this.now = o.now ?? Date.now
     this.log = o.log
@@ -250,7 +258,8 @@ export class CmafPackager {
     const w = t.writer as TrackWriter
     this.leaderMs = p.ms
     if (!w.hasSegment && !p.key) return w.drop(p)
-    const cut = p.key && (!w.hasSegment || this.forceCut || w.segmentElapsedMs(p.ms) >= this.segmentMs - (this.partSeconds * 1000) / 2)
+    const targetMs = this.nextMsn === 1 ? this.firstSegmentMs : this.segmentMs
+    const cut = p.key && (!w.hasSegment || this.forceCut || w.segmentElapsedMs(p.ms) >= targetMs - (this.partSeconds * 1000) / 2)
     const newInit = cut && this.applyPending(t)
     const s = this.toSample(t, p)
     const prev = w.advance(s)

@@ -90,6 +90,21 @@ t.test('segments start at the first keyframe at or after the target, or half a p
   t.same(window.track('video').segments.map((s) => Math.round(s.duration * 1000)), [2400, 1920, 1920, 760])
 })
 
+t.test('the first segment closes at the first keyframe past its own shorter target, so players can start sooner', async (t) => {
+  const { window, packager } = newPackager({ segmentSeconds: 2, partSeconds: 0.5, firstSegmentSeconds: 1 })
+  start(packager)
+  // Keyframes every second: the first segment is cut at 1 s, the next ones at the 2 s target.
+  for (let dts = 0; dts < 7000; dts += 40) packager.push(tag.video({ key: dts % 1000 === 0, dts }))
+  packager.end()
+  t.same(window.track('video').segments.map((s) => Math.round(s.duration * 1000)), [1000, 2000, 2000, 2000])
+  const { window: w2, packager: p2 } = newPackager({ segmentSeconds: 2, partSeconds: 0.5, firstSegmentSeconds: 1 })
+  start(p2)
+  // With 250-frame GOPs it cannot be shorter than one GOP.
+  for (let dts = 0; dts < 12_000; dts += 40) p2.push(tag.video({ key: dts % 10_000 === 0, dts }))
+  p2.end()
+  t.same(w2.track('video').segments.map((s) => Math.round(s.duration * 1000)), [10_000, 2000])
+})
+
 t.test('B-frames with negative composition times keep them signed (trun version 1)', async (t) => {
   const { window, packager } = newPackager()
   start(packager)

@@ -13,7 +13,9 @@ export function newPackager(o: Partial<Omit<CmafPackagerOptions, 'window'>> & { 
   const partSeconds = o.partSeconds ?? 0.2
   const window = new MediaWindow('pb1', segmentSeconds, partSeconds, o.keep ?? 1000)
   let clock = 1_700_000_000_000
-  const packager = new CmafPackager({ window, segmentSeconds, partSeconds, now: o.now ?? (() => clock++), log: o.log ?? silent })
+  // Tests of the cut rule see every segment at the same target unless they ask for a short first one.
+  const firstSegmentSeconds = o.firstSegmentSeconds ?? segmentSeconds
+  const packager = new CmafPackager({ window, segmentSeconds, partSeconds, firstSegmentSeconds, now: o.now ?? (() => clock++), log: o.log ?? silent })
   return { window, packager }
 }
 
