@@ -5,11 +5,11 @@ import { createDbClient, streams, users } from '@livestream/db'
 import { createTestDatabase } from '@livestream/db/testing'
 import { heartbeatKey, type NodeHeartbeat } from '@livestream/events'
 import { dropTestPrefix, testQueuePrefix } from '@livestream/events/testing'
-import { HEARTBEAT_FORGET_MS, reapLostStreams } from '../../src/workers/reap-lost-streams.js'
+import { HEARTBEAT_FORGET_MS, reapLostStreams } from '../../src/workers/lost-streams-reaper.js'
 import { createStreamsService } from '../../src/plugins/app/streams/streams-service.js'
 
 const tdb = await createTestDatabase('ls_reap')
-const client = createDbClient({ url: tdb.url })
+const client = createDbClient({ url: tdb.url, multipleStatements: true })
 const redis = new Redis(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379')
 const prefix = testQueuePrefix('reap')
 t.teardown(async () => {
@@ -20,7 +20,7 @@ t.teardown(async () => {
 })
 const service = createStreamsService(client)
 const [u] = await client.db.insert(users).values({ email: 'o@example.com', displayName: 'O' })
-const deps = { db: client.db, streams: service, redis, queuePrefix: prefix, nodeTimeoutMs: 30_000 }
+const deps = { streams: service, redis, queuePrefix: prefix, nodeTimeoutMs: 30_000 }
 
 const liveOn = async (nodeId: string, at = new Date()) => {
   const s = await service.create(u.insertId, nodeId)
