@@ -28,7 +28,7 @@ const liveOn = async (nodeId: string, at = new Date()) => {
   return s.id
 }
 const beat = (hb: Partial<NodeHeartbeat> & { nodeId: string }) =>
-  redis.hset(heartbeatKey(prefix), hb.nodeId, JSON.stringify({ bootId: 'b', playbackBaseUrl: 'http://x', at: Date.now(), streamIds: [], ...hb }))
+  redis.hset(heartbeatKey(prefix), hb.nodeId, JSON.stringify({ playbackBaseUrl: 'http://x', at: Date.now(), streamIds: [], ...hb }))
 const status = async (id: number) => (await client.db.select().from(streams).where(eq(streams.id, id)))[0]!
 
 t.test('streams of a node silent for longer than the timeout are ended as node-lost', async (t) => {
