@@ -10,7 +10,6 @@ const Int = (def: number, min = 0) => Type.Integer({ default: def, minimum: min 
 export const EnvSchema = Type.Object({
   PORT: Int(3000),
   HOST: Type.String({ default: '0.0.0.0' }),
-  API_URL: Type.String({ default: 'http://localhost:3000/api' }),
   STREAM_SERVER_URL: Type.String({ default: 'http://localhost:8000', pattern: '^https?://' }),
   RTMP_PUBLIC_URL: Type.String({ default: 'rtmp://localhost:1935', pattern: '^rtmps?://' }),
   DATABASE_URL: Type.String({ default: 'mysql://livestream:livestream@127.0.0.1:3306/livestream', pattern: '^mysql://' }),
@@ -53,7 +52,6 @@ type Env = Static<typeof EnvSchema>
 export interface Config {
   port: number
   host: string
-  apiUrl: string
   streamServerUrl: string
   rtmpPublicUrl: string
   databaseUrl: string
@@ -118,7 +116,6 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   return {
     port: env.PORT,
     host: env.HOST,
-    apiUrl: env.API_URL,
     streamServerUrl: env.STREAM_SERVER_URL.replace(/\/+$/, ''),
     rtmpPublicUrl: env.RTMP_PUBLIC_URL.replace(/\/+$/, ''),
     databaseUrl: env.DATABASE_URL,

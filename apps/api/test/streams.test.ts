@@ -103,6 +103,18 @@ t.test('lifecycle: pending -> live -> ended through start and end', async (t) =>
   t.equal(ended.data.ended_reason, 'ended-by-owner')
 })
 
+t.test('updated_at moves when a stream starts and when it ends', async (t) => {
+  const s = await create('timestamps')
+  const old = '2000-01-01T00:00:00.000Z'
+  const backdate = () => app.dbClient.pool.query('UPDATE streams SET updated_at = ? WHERE id = ?', [new Date(old), s.id])
+  await backdate()
+  const live = assertEnvelope(t, await A('POST', `/api/livestream/streams/${s.id}/start`), 200)
+  t.ok(live.data.updated_at > old, 'start moves it')
+  await backdate()
+  const ended = assertEnvelope(t, await A('POST', `/api/livestream/streams/${s.id}/end`), 200)
+  t.ok(ended.data.updated_at > old, 'end moves it')
+})
+
 t.test('status patch allows pending -> ended (cancelled) and refuses every other move with a 409 naming it', async (t) => {
   const cancelled = await create('cancel me')
   t.equal(assertEnvelope(t, await A('PATCH', `/api/livestream/streams/${cancelled.id}/status`, { status: 'ended' }), 200).data.status, 'ended')

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { heartbeatKey, type NodeHeartbeat } from '@livestream/events'
 import type { Logger } from './logger.js'
@@ -8,7 +7,6 @@ import type { Logger } from './logger.js'
  * Outside the queue on purpose: a backlog of events must never make a healthy node look dead.
  */
 export class Heartbeat {
-  readonly bootId = randomBytes(8).toString('hex')
   private readonly redis: Redis
   private timer: NodeJS.Timeout | null = null
 
@@ -36,7 +34,6 @@ export class Heartbeat {
   async beat(): Promise<void> {
     const hb: NodeHeartbeat = {
       nodeId: this.nodeId,
-      bootId: this.bootId,
       playbackBaseUrl: this.playbackBaseUrl,
       at: Date.now(),
       streamIds: this.streamIds()

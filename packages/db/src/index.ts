@@ -7,4 +7,12 @@ export { createDbClient, type Database, type DbClient, type DbClientOptions, typ
 export { migrateUp, migrateDown, ensureDatabase, MIGRATIONS_DIR, type MigrationResult } from './migrator.js'
 export * from './queries/streams.js'
 export { loggableError, type LoggableError } from './loggable-error.js'
-export { mysqlErrorCode, isDuplicateEntry, isMissingReference } from './db-errors.js'
+export {
+  mysqlErrorCode,
+  isDuplicateEntry,
+  isMissingReference,
+  isRetryableConflict,
+  isUnavailable,
+  inTransaction,
+  type TransactionOptions
+} from './db-errors.js'

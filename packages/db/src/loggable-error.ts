@@ -1,9 +1,7 @@
 /**
- * What of an error may be written to a log, for both apps: the queries of this package carry stream keys and password
- * hashes as parameters, and drizzle's errors print their parameters.
- *
- * What of an error may be written to a log: enough to diagnose, never the values a query carried. A type alias, not an
- * interface, so it fits Fastify's serializer signature (which wants an index signature).
+ * What of an error may be written to a log, for both apps: enough to diagnose, never the values a query carried (the
+ * queries of this package carry stream keys and password hashes as parameters, and drizzle's errors print theirs). A
+ * type alias, not an interface, so it fits Fastify's serializer signature (which wants an index signature).
  */
 export type LoggableError = {
   type: string

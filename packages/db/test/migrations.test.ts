@@ -81,3 +81,29 @@ t.test('emails: the upgrade lower-cases and trims existing rows, then josé@ and
   const [[n]] = (await conn.query("SELECT COUNT(*) AS n FROM users WHERE email = 'jose@example.com'")) as unknown as [[{ n: number }]]
   t.equal(Number(n.n), 1, 'after: compared exactly')
 })
+
+t.test('updated_at moves on any UPDATE of a stream or user, plain SQL included; the down migration stops it', async (t) => {
+  const tdb = await createTestDatabase('ls_mig')
+  t.teardown(() => tdb.drop())
+  const conn = await mysql.createConnection({ uri: tdb.url })
+  t.teardown(() => conn.end())
+  const old = '2000-01-01 00:00:00.000'
+  await conn.query('INSERT INTO users (email, display_name, created_at, updated_at) VALUES (?, ?, ?, ?)', ['u@example.com', 'U', old, old])
+  await conn.query(
+    "INSERT INTO streams (ref_no, title, stream_key, playback_id, user_id, created_at, updated_at) VALUES ('LS-1', 't', 'k1', 'p1', 1, ?, ?)",
+    [old, old]
+  )
+  const updatedAt = async (table: 'users' | 'streams') => {
+    const [rows] = await conn.query(`SELECT updated_at FROM ${table} WHERE id = 1`)
+    return (rows as Array<{ updated_at: Date }>)[0]!.updated_at.getFullYear()
+  }
+  await conn.query("UPDATE streams SET status = 'live' WHERE id = 1")
+  await conn.query("UPDATE users SET display_name = 'V' WHERE id = 1")
+  t.ok((await updatedAt('streams')) > 2000, 'a stream going live moves it')
+  t.ok((await updatedAt('users')) > 2000, 'a renamed user moves it')
+
+  while (!(await migrateDown(tdb.url, 1)).applied.includes('0003_updated_at_on_update'));
+  await conn.query('UPDATE streams SET updated_at = ? WHERE id = 1', [old])
+  await conn.query("UPDATE streams SET status = 'ended' WHERE id = 1")
+  t.equal(await updatedAt('streams'), 2000, 'down: the column no longer moves by itself')
+})

@@ -59,25 +59,18 @@ export type ViewerLeft = Static<typeof ViewerLeftSchema>
 export type StreamEvent = Static<typeof StreamEventSchema>
 export type StreamEventType = StreamEvent['type']
 
-export const STREAM_EVENT_TYPES: readonly StreamEventType[] = [
-  'stream.published',
-  'stream.unpublished',
-  'viewer.joined',
-  'viewer.left'
-]
-
 /** A node's liveness report, kept in Redis (not the queue) so a backlog never delays it. */
 export const NodeHeartbeatSchema = Type.Object(
   {
     nodeId: Type.String({ minLength: 1, maxLength: 128 }),
-    /** Changes on every start of the node: a new boot means its old sessions are gone. */
-    bootId: Type.String({ minLength: 1, maxLength: 64 }),
     playbackBaseUrl: Type.String({ maxLength: 512 }),
     /** Epoch ms of the report. */
     at: Type.Integer({ minimum: 0 }),
     /** Streams this node holds now, counting those inside their reconnect window. */
     streamIds: Type.Array(Type.Integer({ minimum: 1 }), { maxItems: 10_000 })
   },
-  { additionalProperties: false }
+  // Fields the reader does not know are ignored, not a reason to drop the beat: during a rolling upgrade older nodes
+  // still send `bootId` (removed, never read), and a refused beat would make the reaper end their streams.
+  { additionalProperties: true }
 )
 export type NodeHeartbeat = Static<typeof NodeHeartbeatSchema>

@@ -53,10 +53,6 @@ export function parseStreamEvent(value: unknown): StreamEvent {
   throw new InvalidEventError(`invalid stream event: ${describe(check.Errors(value))}`)
 }
 
-export function isStreamEvent(value: unknown): value is StreamEvent {
-  return checkFor(value)?.Check(value) ?? false
-}
-
 /** Validates a heartbeat read back from Redis; null when it is not one. */
 export function parseHeartbeat(value: unknown): NodeHeartbeat | null {
   return heartbeatCheck.Check(value) ? value : null

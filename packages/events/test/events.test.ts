@@ -38,13 +38,18 @@ t.test('a payload of the wrong shape is refused with the field named', async (t)
 })
 
 t.test('heartbeats validate', async (t) => {
-  const hb = { nodeId: 'n', bootId: 'b', playbackBaseUrl: 'http://x', at: Date.now(), streamIds: [1, 2] }
+  const hb = { nodeId: 'n', playbackBaseUrl: 'http://x', at: Date.now(), streamIds: [1, 2] }
   t.same(parseHeartbeat(hb), hb)
   t.equal(parseHeartbeat({ ...hb, streamIds: ['1'] }), null)
 })
 
+t.test("an older node's heartbeat, with a field no longer read (bootId), still counts", async (t) => {
+  const hb = { nodeId: 'n', bootId: 'b', playbackBaseUrl: 'http://x', at: Date.now(), streamIds: [1] }
+  t.same(parseHeartbeat(hb)?.streamIds, [1])
+})
+
 t.test('a heartbeat hash read back from Redis keeps the valid entries only', async (t) => {
-  const hb = { nodeId: 'n', bootId: 'b', playbackBaseUrl: 'http://x', at: 1, streamIds: [] }
+  const hb = { nodeId: 'n', playbackBaseUrl: 'http://x', at: 1, streamIds: [] }
   const beats = parseHeartbeats({ n: JSON.stringify(hb), broken: '{not json', wrong: JSON.stringify({ ...hb, at: 'now' }) })
   t.same([...beats.keys()], ['n'])
   t.same(beats.get('n'), hb)

@@ -34,15 +34,10 @@ const streamsRoutes: FastifyPluginAsyncTypebox<{ urls: UrlConfig }> = async (app
     return reply.code(201).send({ success: true, data: ownerView(row), message: 'stream created' })
   })
 
-  app.get('/streams', { schema: listStreamsSchema }, async (request, reply) => {
+  app.get('/streams', { schema: listStreamsSchema }, async (request) => {
     const q = request.query
-    // Lists never carry keys, not even the caller's own, so a page reads the same for everyone: it is cached as the
-    // JSON the route's response schema produced, until any stream changes.
-    const body = await app.streamCache.readPage(`${q.status ?? ''}:${q.user_id ?? ''}:${q.page}:${q.limit}`, async () => {
-      const { rows, count } = await svc.list({ page: q.page, limit: q.limit, status: q.status, userId: q.user_id })
-      return reply.serialize({ success: true, data: rows.map((r) => streamView(r, urls)), message: 'ok', count })
-    })
-    return reply.type('application/json; charset=utf-8').send(body as never) // already the schema's JSON
+    const { rows, count } = await svc.list({ page: q.page, limit: q.limit, status: q.status, userId: q.user_id })
+    return { success: true, data: rows.map((r) => streamView(r, urls)), message: 'ok', count }
   })
 
   // Registered before /streams/:id so "key" is never taken for an id.
@@ -51,14 +46,9 @@ const streamsRoutes: FastifyPluginAsyncTypebox<{ urls: UrlConfig }> = async (app
     return { success: true, data: ownerView(row), message: 'ok' }
   })
 
-  app.get('/streams/:id', { schema: getStreamSchema }, async (request, reply) => {
+  app.get('/streams/:id', { schema: getStreamSchema }, async (request) => {
     const { stream, owner } = await svc.getById(request.params.id)
-    const forOwner = stream.userId === request.user.id
-    // Two renderings per stream, the owner's (with its key) and everyone else's, cached as JSON beside the row.
-    const body = await app.streamCache.readStream(stream.id, forOwner ? 'owner-json' : 'public-json', async () =>
-      reply.serialize({ success: true, data: streamView(stream, urls, { owner, forOwner }), message: 'ok' })
-    )
-    return reply.type('application/json; charset=utf-8').send(body as never) // already the schema's JSON
+    return { success: true, data: streamView(stream, urls, { owner, forOwner: stream.userId === request.user.id }), message: 'ok' }
   })
 
   app.patch('/streams/:id/status', { schema: patchStatusSchema }, async (request) => {

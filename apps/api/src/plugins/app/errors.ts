@@ -2,21 +2,35 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { HttpError, isUnavailable, ServiceUnavailableError } from '../../errors.js'
+import { isUnavailable } from '@livestream/db'
+import { HttpError, ServiceUnavailableError } from '../../errors.js'
+import { DomainError, type DomainErrorKind } from './domain-errors.js'
 import { SECURITY_HEADERS } from './security-headers.js'
 
 const fail = (message: string) => ({ success: false as const, data: null, message })
 
+/** What the domain refuses, as HTTP: the one place a domain error gets a status. */
+const DOMAIN_STATUS: Record<DomainErrorKind, number> = {
+  invalid: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  'not-found': 404,
+  conflict: 409
+}
+
 /**
  * The one mapping from errors to answers. Client mistakes keep their message; 5xx answers are generic and the detail
  * goes to the log with the request id (the logger's `err` serializer, loggableError, strips query params from it).
- * A dependency that is down is a 503, not a 500.
+ * Domain errors by their kind; a dependency that is down (the database's classifier says so) is a 503, not a 500.
  */
 export default fp(
   async (app) => {
     app.setErrorHandler((err: FastifyError, request, reply) => {
       if (err instanceof ServiceUnavailableError) {
         return reply.code(503).header('retry-after', String(err.retryAfterSeconds)).send(fail(err.message))
+      }
+      if (err instanceof DomainError) {
+        return reply.code(DOMAIN_STATUS[err.kind]).send(fail(err.message))
       }
       if (err instanceof HttpError) {
         return reply.code(err.statusCode).send(fail(err.message))

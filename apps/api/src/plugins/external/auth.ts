@@ -1,7 +1,8 @@
 import fp from 'fastify-plugin'
 import jwt from '@fastify/jwt'
 import type { FastifyRequest } from 'fastify'
-import { UnauthorizedError, UserGoneError } from '../../errors.js'
+import { UnauthorizedError } from '../../errors.js'
+import { UserGoneError } from '../app/domain-errors.js'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {

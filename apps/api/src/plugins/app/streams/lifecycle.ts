@@ -1,5 +1,5 @@
 import type { StreamStatus } from '@livestream/db'
-import { ConflictError } from '../../../errors.js'
+import { DomainError } from '../domain-errors.js'
 
 /** The only legal moves. `ended` is final: nothing leaves it, so late or repeated events change nothing. */
 export const TRANSITIONS: Readonly<Record<StreamStatus, readonly StreamStatus[]>> = {
@@ -17,12 +17,19 @@ export function sourcesOf(to: StreamStatus): StreamStatus[] {
   return (Object.keys(TRANSITIONS) as StreamStatus[]).filter((from) => canTransition(from, to))
 }
 
-export class TransitionError extends ConflictError {
+/** The guard every write of a move carries: `status IN (<its sources>)`, from the table above. */
+export function sqlGuard(to: StreamStatus): string {
+  return `status IN (${sourcesOf(to)
+    .map((s) => `'${s}'`)
+    .join(', ')})`
+}
+
+export class TransitionError extends DomainError {
   constructor(
     readonly from: StreamStatus,
     readonly to: StreamStatus
   ) {
-    super(`cannot change status from ${from} to ${to}`)
+    super('conflict', `cannot change status from ${from} to ${to}`)
     this.name = 'TransitionError'
   }
 }

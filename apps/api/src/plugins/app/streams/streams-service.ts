@@ -1,33 +1,51 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import { and, count, desc, eq, sql, type SQL } from 'drizzle-orm'
-import { isDuplicateEntry, isMissingReference, isStreamKeyShaped, streamParticipants, streams, users, type Database, type DbClient, type StreamStatus, type Transaction } from '@livestream/db'
+import { inTransaction, isDuplicateEntry, isMissingReference, isStreamKeyShaped, type DbClient, type StreamStatus } from '@livestream/db'
 import type { StreamEvent } from '@livestream/events'
-import { ConflictError, ForbiddenError, NotFoundError, UserGoneError } from '../../../errors.js'
+import { DomainError, UserGoneError } from '../domain-errors.js'
 import { canTransition, TransitionError } from './lifecycle.js'
-import { applyEvent, type Outcome } from './apply-event.js'
-import { inTransaction, streamWrites as w } from './stream-writes.js'
+import { createStreamStore, type EventOutcome, type Page, type ParticipantRow } from './stream-store.js'
 import type { Owner, StreamRow } from './stream-view.js'
 import { noStreamCache, type StreamCache } from './stream-cache.js'
 
-export type ParticipantRow = typeof streamParticipants.$inferSelect & { displayName: string }
+export type { ParticipantRow, Page } from './stream-store.js'
+export type Outcome = Exclude<EventOutcome, 'not-joined'>
 
 export interface TransitionContext {
-  /** The user asking; must own the stream. Absent for ingest events and the reaper. */
+  /** The user asking; must own the stream. Absent for the reaper. */
   actorUserId?: number
   at?: Date
   ingestNodeId?: string
   playbackBaseUrl?: string
   reason?: string
-  /** For events: a move the rules refuse is reported (`changed: false`) instead of thrown. */
+  /** For the reaper: a move the rules refuse is reported (`changed: false`) instead of thrown. */
   lenient?: boolean
 }
 
-export interface Page {
-  page: number
-  limit: number
+/** A node's latest report, as the reaper reads it: when, and which streams it holds. */
+export interface NodeReport {
+  at: number
+  streamIds: readonly number[]
 }
 
-type Runner = Database | Transaction
+export interface Reaped {
+  streamId: number
+  nodeId: string
+  reason: 'node-lost' | 'not-on-node'
+}
+
+/** A viewer left before their join was applied (deliveries race): retried, so the join lands first. */
+export class ViewerNotJoinedError extends Error {
+  constructor(streamId: number, userId: number) {
+    super(`viewer ${userId} left stream ${streamId} before their join was applied`)
+    this.name = 'ViewerNotJoinedError'
+  }
+}
+
+/**
+ * A heartbeat must be this much newer than the moment a stream went live before the stream's absence from it counts:
+ * the published event and the heartbeat travel separately and may cross.
+ */
+const ABSENCE_GRACE_MS = 5_000
 
 const REF_ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ'
 function newRefNo(): string {
@@ -40,52 +58,29 @@ function newRefNo(): string {
 const newPlaybackId = () => randomBytes(12).toString('base64url')
 const newStreamKey = () => randomUUID()
 
+const notFound = () => new DomainError('not-found', 'stream not found')
+
 /**
  * The stream lifecycle and participants: the one place their rules live. HTTP routes, the reaper and the queue
- * consumer all come through here, and every move is written by the same statements (`stream-writes.ts`). Reads take
- * an optional transaction so callers can compose; reads of one stream go through `cache` when no transaction is given
- * (routes cache list pages), and every method that changes a stream tells the cache once it has committed.
+ * consumer all come through here; every statement is in `stream-store.ts`. Reads of one stream and list pages go
+ * through `cache`, and every method that changes a stream tells the cache once it has committed.
  */
-export function createStreamsService(client: Pick<DbClient, 'db' | 'pool'>, cache: StreamCache = noStreamCache) {
-  const { db, pool } = client
-  // The hottest read, prepared once (no query building per request).
-  const byIdWithOwner = db
-    .select({ stream: streams, owner: { id: users.id, displayName: users.displayName } })
-    .from(streams)
-    .innerJoin(users, eq(users.id, streams.userId))
-    .where(eq(streams.id, sql.placeholder('id')))
-    .limit(1)
-    .prepare()
+export function createStreamsService(client: Pick<DbClient, 'pool'>, cache: StreamCache = noStreamCache) {
+  const store = createStreamStore(client.pool)
 
-  async function lockStream(tx: Transaction, id: number): Promise<StreamRow> {
-    const [row] = await tx.select().from(streams).where(eq(streams.id, id)).for('update')
-    if (!row) throw new NotFoundError('stream not found')
+  async function mustGet(id: number): Promise<StreamRow> {
+    const row = await store.byId(id)
+    if (!row) throw notFound()
     return row
-  }
-
-  async function mustGet(run: Runner, id: number): Promise<StreamRow> {
-    const [row] = await run.select().from(streams).where(eq(streams.id, id)).limit(1)
-    if (!row) throw new NotFoundError('stream not found')
-    return row
-  }
-
-  /** Once `work` (a transaction of ours) has committed, stream `id` changed. */
-  async function committed<T>(id: number, work: Promise<T>): Promise<T> {
-    const result = await work
-    cache.changed(id)
-    return result
   }
 
   const service = {
-    async create(userId: number, title: string, tx?: Transaction): Promise<StreamRow> {
-      const run = tx ?? db
+    async create(userId: number, title: string): Promise<StreamRow> {
       for (let attempt = 0; ; attempt++) {
         try {
-          const [res] = await run
-            .insert(streams)
-            .values({ refNo: newRefNo(), title, streamKey: newStreamKey(), playbackId: newPlaybackId(), userId })
-          if (!tx) cache.changed(res.insertId)
-          return mustGet(run, res.insertId)
+          const id = await store.insert({ refNo: newRefNo(), title, streamKey: newStreamKey(), playbackId: newPlaybackId(), userId })
+          cache.changed(id)
+          return mustGet(id)
         } catch (err) {
           // A random id collided: draw again (vanishingly rare).
           if (isDuplicateEntry(err) && attempt < 3) continue
@@ -95,59 +90,36 @@ export function createStreamsService(client: Pick<DbClient, 'db' | 'pool'>, cach
       }
     },
 
-    async list(filter: Page & { status?: StreamStatus; userId?: number }, tx?: Transaction) {
-      const run = tx ?? db
-      const where: SQL[] = []
-      if (filter.status) where.push(eq(streams.status, filter.status))
-      if (filter.userId !== undefined) where.push(eq(streams.userId, filter.userId))
-      const cond = where.length ? and(...where) : undefined
-      const [rows, [total]] = await Promise.all([
-        run
-          .select()
-          .from(streams)
-          .where(cond)
-          .orderBy(desc(streams.id))
-          .limit(filter.limit)
-          .offset((filter.page - 1) * filter.limit),
-        run.select({ n: count() }).from(streams).where(cond)
-      ])
-      return { rows, count: total?.n ?? 0 }
+    /** A page of streams, newest first; lists never carry keys, so a page reads the same for everyone. */
+    list(filter: Page & { status?: StreamStatus | undefined; userId?: number | undefined }) {
+      const key = `${filter.status ?? ''}:${filter.userId ?? ''}:${filter.page}:${filter.limit}`
+      return cache.readPage(key, () => store.list(filter))
     },
 
-    async getById(id: number, tx?: Transaction): Promise<{ stream: StreamRow; owner: Owner }> {
-      const [row] = tx
-        ? await tx
-            .select({ stream: streams, owner: { id: users.id, displayName: users.displayName } })
-            .from(streams)
-            .innerJoin(users, eq(users.id, streams.userId))
-            .where(eq(streams.id, id))
-            .limit(1)
-        : await cache.readStream(id, 'row', () => byIdWithOwner.execute({ id }))
-      if (!row) throw new NotFoundError('stream not found')
-      return row
+    async getById(id: number): Promise<{ stream: StreamRow; owner: Owner }> {
+      const found = await cache.readStream(id, 'row', () => store.byIdWithOwner(id))
+      if (!found) throw notFound()
+      return found
     },
 
     /** Someone else's key answers exactly like a key that does not exist. */
-    async getByKey(ownerId: number, streamKey: string, tx?: Transaction): Promise<StreamRow> {
+    async getByKey(ownerId: number, streamKey: string): Promise<StreamRow> {
       // The column ignores trailing spaces (PAD SPACE): a key of another shape is no key, as at ingest.
-      if (!isStreamKeyShaped(streamKey)) throw new NotFoundError('stream not found')
-      const run = tx ?? db
-      const [row] = await run
-        .select()
-        .from(streams)
-        .where(and(eq(streams.streamKey, streamKey), eq(streams.userId, ownerId)))
-        .limit(1)
-      if (!row) throw new NotFoundError('stream not found')
+      const row = isStreamKeyShaped(streamKey) ? await store.byKey(ownerId, streamKey) : undefined
+      if (!row) throw notFound()
       return row
     },
 
-    async rotateKey(actorUserId: number, id: number, tx?: Transaction): Promise<StreamRow> {
-      if (!tx) return committed(id, db.transaction((t) => service.rotateKey(actorUserId, id, t)))
-      const row = await lockStream(tx, id)
-      if (row.userId !== actorUserId) throw new ForbiddenError('only the stream owner can rotate its key')
-      if (row.status === 'ended') throw new ConflictError('cannot rotate the key of an ended stream')
-      await tx.update(streams).set({ streamKey: newStreamKey() }).where(eq(streams.id, id))
-      return mustGet(tx, id)
+    async rotateKey(actorUserId: number, id: number): Promise<StreamRow> {
+      await inTransaction(store.pool, async (conn) => {
+        const row = await store.lock(conn, id)
+        if (!row) throw notFound()
+        if (row.userId !== actorUserId) throw new DomainError('forbidden', 'only the stream owner can rotate its key')
+        if (row.status === 'ended') throw new DomainError('conflict', 'cannot rotate the key of an ended stream')
+        await store.setKey(conn, id, newStreamKey())
+      })
+      cache.changed(id)
+      return mustGet(id)
     },
 
     /**
@@ -155,94 +127,97 @@ export function createStreamsService(client: Pick<DbClient, 'db' | 'pool'>, cach
      * base); `ended` records when and why, and closes every open participation at the same instant.
      */
     async transition(id: number, to: StreamStatus, ctx: TransitionContext = {}): Promise<{ changed: boolean; stream: StreamRow }> {
-      const changed = await inTransaction(pool, async (conn) => {
-        const row = await w.lock(conn, id)
-        if (!row) throw new NotFoundError('stream not found')
-        if (ctx.actorUserId !== undefined && row.user_id !== ctx.actorUserId) {
-          throw new ForbiddenError('only the stream owner can change its status')
+      const changed = await inTransaction(store.pool, async (conn) => {
+        const row = await store.lock(conn, id)
+        if (!row) throw notFound()
+        if (ctx.actorUserId !== undefined && row.userId !== ctx.actorUserId) {
+          throw new DomainError('forbidden', 'only the stream owner can change its status')
         }
         if (!canTransition(row.status, to)) {
           if (ctx.lenient) return false
           throw new TransitionError(row.status, to)
         }
         const at = ctx.at ?? new Date()
-        if (to === 'live') await w.live(conn, id, at, ctx.ingestNodeId ?? null, ctx.playbackBaseUrl ?? null)
-        else if (to === 'ended') await w.ended(conn, id, at, ctx.reason ?? (ctx.actorUserId ? 'ended-by-owner' : 'ended'))
+        if (to === 'live') await store.live(conn, id, at, ctx.ingestNodeId ?? null, ctx.playbackBaseUrl ?? null)
+        else if (to === 'ended') await store.end(conn, id, at, ctx.reason ?? (ctx.actorUserId ? 'ended-by-owner' : 'ended'))
         return true
       })
       if (changed) cache.changed(id)
-      return { changed, stream: await mustGet(db, id) }
-    },
-
-    /** A live stream reconnected through another node: playback follows it. */
-    async moveToNode(id: number, where: { ingestNodeId: string; playbackBaseUrl: string }): Promise<void> {
-      await w.moveToNode(pool, id, where.ingestNodeId, where.playbackBaseUrl)
-      cache.changed(id)
+      return { changed, stream: await mustGet(id) }
     },
 
     /**
      * Joins (or re-joins) a stream: one row per (stream, user); the owner is the host. One statement, so joins of one
-     * stream run side by side while a concurrent end waits for them (see `stream-writes.ts`).
+     * stream run side by side while a concurrent end waits for them (see `stream-store.ts`).
      */
     async join(streamId: number, userId: number): Promise<ParticipantRow> {
-      const written = await w.join(pool, streamId, userId, new Date()).catch((err: unknown) => {
+      const written = await store.join(streamId, userId, new Date()).catch((err: unknown) => {
         // The stream is read in the same statement, so a missing reference can only be the user.
         throw isMissingReference(err) ? new UserGoneError(userId) : err
       })
       if (written === 0) {
         // Nothing written: the stream is missing or ended, or the caller was already in (a no-op re-join).
-        const row = await w.status(pool, streamId)
-        if (!row) throw new NotFoundError('stream not found')
-        if (row.status === 'ended') throw new ConflictError('cannot join an ended stream')
+        const row = await store.status(streamId)
+        if (!row) throw notFound()
+        if (row.status === 'ended') throw new DomainError('conflict', 'cannot join an ended stream')
       }
       return service.participant(streamId, userId)
     },
 
     async leave(streamId: number, userId: number): Promise<ParticipantRow> {
-      if ((await w.leave(pool, streamId, userId, new Date())) === 0 && !(await w.status(pool, streamId))) {
-        throw new NotFoundError('stream not found')
-      }
+      if ((await store.leave(streamId, userId, new Date())) === 0 && !(await store.status(streamId))) throw notFound()
       // Not in the stream: 404 from here; already left: the row as it is.
       return service.participant(streamId, userId)
     },
 
+    async participant(streamId: number, userId: number): Promise<ParticipantRow> {
+      const row = await store.participant(streamId, userId)
+      if (!row) throw new DomainError('not-found', 'not a participant of this stream')
+      return row
+    },
+
+    async participants(streamId: number, page: Page) {
+      await mustGet(streamId)
+      return store.participants(streamId, page)
+    },
+
     /**
      * Applies one ingest event (published, unpublished, viewer joined or left) exactly once by its event id, with the
-     * same rules and writes as the routes; see `apply-event.ts`.
+     * same guards as the routes; its effect and its ledger row are one transaction (see `stream-store.ts`). A leave
+     * whose join has not been applied yet throws ViewerNotJoinedError, to be retried.
      */
     async applyEvent(event: StreamEvent): Promise<Outcome> {
-      const outcome = await applyEvent(pool, event)
+      const outcome = await store.writeEvent(event)
+      if (outcome === 'not-joined') throw new ViewerNotJoinedError(event.streamId, (event as { userId: number }).userId)
       if (outcome === 'applied' && event.type.startsWith('stream.')) cache.changed(event.streamId)
       return outcome
     },
 
-    async participant(streamId: number, userId: number, tx?: Transaction): Promise<ParticipantRow> {
-      const [row] = await (tx ?? db)
-        .select({ p: streamParticipants, displayName: users.displayName })
-        .from(streamParticipants)
-        .innerJoin(users, eq(users.id, streamParticipants.userId))
-        .where(and(eq(streamParticipants.streamId, streamId), eq(streamParticipants.userId, userId)))
-        .limit(1)
-      if (!row) throw new NotFoundError('not a participant of this stream')
-      return { ...row.p, displayName: row.displayName }
-    },
-
-    async participants(streamId: number, page: Page, tx?: Transaction) {
-      const run = tx ?? db
-      await mustGet(run, streamId)
-      const where = eq(streamParticipants.streamId, streamId)
-      const [rows, [total]] = await Promise.all([
-        run
-          .select({ p: streamParticipants, displayName: users.displayName })
-          .from(streamParticipants)
-          .innerJoin(users, eq(users.id, streamParticipants.userId))
-          .where(where)
-          .orderBy(streamParticipants.id)
-          .limit(page.limit)
-          .offset((page.page - 1) * page.limit),
-        run.select({ n: count() }).from(streamParticipants).where(where)
-      ])
-      return { rows: rows.map((r) => ({ ...r.p, displayName: r.displayName })), count: total?.n ?? 0 }
+    /**
+     * Ends live streams whose ingest node is gone: silent for longer than `nodeTimeoutMs` (`node-lost`), or alive but no
+     * longer holding the stream, as after a restart (`not-on-node`). Streams made live by hand (`POST /start`, no node)
+     * are left alone. Each end is a lenient transition, so an already-ended stream is not touched twice and several
+     * api instances may reap at once.
+     */
+    async reapLost(reports: ReadonlyMap<string, NodeReport>, nodeTimeoutMs: number, now = Date.now()): Promise<Reaped[]> {
+      const reaped: Reaped[] = []
+      for (const s of await store.liveOnNodes()) {
+        const liveSince = s.liveSince.getTime()
+        const hb = reports.get(s.nodeId)
+        let reason: Reaped['reason'] | null = null
+        if (!hb) {
+          // Never heard from (or forgotten): measure the silence from when the stream went live.
+          if (now - liveSince > nodeTimeoutMs) reason = 'node-lost'
+        } else if (now - hb.at > nodeTimeoutMs) {
+          reason = 'node-lost'
+        } else if (!hb.streamIds.includes(s.id) && hb.at - liveSince > ABSENCE_GRACE_MS) {
+          reason = 'not-on-node'
+        }
+        if (!reason) continue
+        const { changed } = await service.transition(s.id, 'ended', { reason, lenient: true })
+        if (changed) reaped.push({ streamId: s.id, nodeId: s.nodeId, reason })
+      }
+      return reaped
     }
   }
   return service

@@ -2,7 +2,7 @@ import { hash, verify } from '@node-rs/argon2'
 import { eq, sql } from 'drizzle-orm'
 import { isDuplicateEntry, streams, users, type Database } from '@livestream/db'
 import { noStreamCache, type StreamCache } from '../streams/stream-cache.js'
-import { ConflictError, HttpError, UnauthorizedError } from '../../../errors.js'
+import { DomainError } from '../domain-errors.js'
 import { createHashGate, type HashGate } from './hash-gate.js'
 
 export type UserRow = typeof users.$inferSelect
@@ -44,14 +44,14 @@ export function createUsersService(
     async register(email: string, password: string, displayName: string): Promise<UserRow> {
       const normalized = normalizeEmail(email)
       // NFKC may make an address out of shape (a full-width `＠` becomes a second `@`).
-      if (!EMAIL_SHAPE.test(normalized)) throw new HttpError(400, 'email: must be an email address')
+      if (!EMAIL_SHAPE.test(normalized)) throw new DomainError('invalid', 'email: must be an email address')
       const passwordHash = await gate.run(() => hash(password, ARGON))
       try {
         const [res] = await db.insert(users).values({ email: normalized, passwordHash, displayName })
         const [row] = await db.select().from(users).where(eq(users.id, res.insertId))
         return row as UserRow
       } catch (err) {
-        if (isDuplicateEntry(err)) throw new ConflictError('email is already registered')
+        if (isDuplicateEntry(err)) throw new DomainError('conflict', 'email is already registered')
         throw err
       }
     },
@@ -60,7 +60,7 @@ export function createUsersService(
       const [row] = await db.select().from(users).where(eq(users.email, normalizeEmail(email))).limit(1)
       const stored = row?.passwordHash ?? (await dummyHash)
       const ok = await gate.run(() => verify(stored, password).catch(() => false))
-      if (!row || !row.passwordHash || !ok) throw new UnauthorizedError(BAD_LOGIN)
+      if (!row || !row.passwordHash || !ok) throw new DomainError('unauthenticated', BAD_LOGIN)
       return row
     },
 

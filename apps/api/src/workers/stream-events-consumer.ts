@@ -1,8 +1,8 @@
 import fp from 'fastify-plugin'
-import { Worker } from 'bullmq'
+import { UnrecoverableError, Worker } from 'bullmq'
 import { Redis } from 'ioredis'
-import { STREAM_EVENTS_QUEUE } from '@livestream/events'
-import { applyStreamEvent } from '../../../workers/apply-stream-event.js'
+import { InvalidEventError, parseStreamEvent, STREAM_EVENTS_QUEUE, type StreamEvent } from '@livestream/events'
+import type { Outcome, StreamsService } from '../plugins/app/streams/streams-service.js'
 
 export interface ConsumerOptions {
   redisUrl: string
@@ -13,9 +13,24 @@ export interface ConsumerOptions {
 }
 
 /**
+ * The processor: one job's payload, checked against the event contract, applied by the streams service. A payload that
+ * is not a valid event can never succeed: it fails at once instead of being retried; anything else (MySQL down, a leave
+ * racing its join) throws and is retried with the job's backoff.
+ */
+export async function handleStreamEvent(data: unknown, streams: Pick<StreamsService, 'applyEvent'>): Promise<{ event: StreamEvent; outcome: Outcome }> {
+  let event: StreamEvent
+  try {
+    event = parseStreamEvent(data)
+  } catch (err) {
+    if (err instanceof InvalidEventError) throw new UnrecoverableError(err.message)
+    throw err
+  }
+  return { event, outcome: await streams.applyEvent(event) }
+}
+
+/**
  * The BullMQ worker applying ingest events. Its connection waits for Redis forever (`maxRetriesPerRequest: null`), so a
- * Redis restart pauses consumption instead of failing it. A malformed payload can never succeed and is failed at once;
- * anything else (MySQL down) is retried with the job's backoff. Closed before the pool it needs.
+ * Redis restart pauses consumption instead of failing it. Closed before the pool it needs.
  */
 export default fp(
   async (app, opts: ConsumerOptions) => {
@@ -24,11 +39,8 @@ export default fp(
     const worker = new Worker(
       STREAM_EVENTS_QUEUE,
       async (job) => {
-        const { event, outcome } = await applyStreamEvent(job.data, { streams: app.streams })
-        app.log.info(
-          { eventId: event.id, type: event.type, streamId: event.streamId, nodeId: event.nodeId, outcome },
-          'stream event handled'
-        )
+        const { event, outcome } = await handleStreamEvent(job.data, app.streams)
+        app.log.info({ eventId: event.id, type: event.type, streamId: event.streamId, nodeId: event.nodeId, outcome }, 'stream event handled')
         return outcome
       },
       {
@@ -41,9 +53,7 @@ export default fp(
       }
     )
     worker.on('error', (err) => app.log.warn({ err: { message: err.message } }, 'consumer error'))
-    worker.on('failed', (job, err) =>
-      app.log.warn({ jobId: job?.id, attempts: job?.attemptsMade, err }, 'stream event failed')
-    )
+    worker.on('failed', (job, err) => app.log.warn({ jobId: job?.id, attempts: job?.attemptsMade, err }, 'stream event failed'))
     app.addHook('onReady', () => {
       void worker.run().catch((err: Error) => app.log.error({ err }, 'consumer stopped'))
     })

@@ -5,11 +5,11 @@ import { createDbClient, streams, users } from '@livestream/db'
 import { createTestDatabase } from '@livestream/db/testing'
 import { heartbeatKey, type NodeHeartbeat } from '@livestream/events'
 import { dropTestPrefix, testQueuePrefix } from '@livestream/events/testing'
-import { HEARTBEAT_FORGET_MS, reapLostStreams } from '../../src/workers/reap-lost-streams.js'
+import { HEARTBEAT_FORGET_MS, reapLostStreams } from '../../src/workers/lost-streams-reaper.js'
 import { createStreamsService } from '../../src/plugins/app/streams/streams-service.js'
 
 const tdb = await createTestDatabase('ls_reap')
-const client = createDbClient({ url: tdb.url })
+const client = createDbClient({ url: tdb.url, multipleStatements: true })
 const redis = new Redis(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379')
 const prefix = testQueuePrefix('reap')
 t.teardown(async () => {
@@ -20,7 +20,7 @@ t.teardown(async () => {
 })
 const service = createStreamsService(client)
 const [u] = await client.db.insert(users).values({ email: 'o@example.com', displayName: 'O' })
-const deps = { db: client.db, streams: service, redis, queuePrefix: prefix, nodeTimeoutMs: 30_000 }
+const deps = { streams: service, redis, queuePrefix: prefix, nodeTimeoutMs: 30_000 }
 
 const liveOn = async (nodeId: string, at = new Date()) => {
   const s = await service.create(u.insertId, nodeId)
@@ -28,7 +28,7 @@ const liveOn = async (nodeId: string, at = new Date()) => {
   return s.id
 }
 const beat = (hb: Partial<NodeHeartbeat> & { nodeId: string }) =>
-  redis.hset(heartbeatKey(prefix), hb.nodeId, JSON.stringify({ bootId: 'b', playbackBaseUrl: 'http://x', at: Date.now(), streamIds: [], ...hb }))
+  redis.hset(heartbeatKey(prefix), hb.nodeId, JSON.stringify({ playbackBaseUrl: 'http://x', at: Date.now(), streamIds: [], ...hb }))
 const status = async (id: number) => (await client.db.select().from(streams).where(eq(streams.id, id)))[0]!
 
 t.test('streams of a node silent for longer than the timeout are ended as node-lost', async (t) => {

@@ -3,11 +3,11 @@ import { and, eq, isNull } from 'drizzle-orm'
 import { createDbClient, streamEvents, streamParticipants, streams, users } from '@livestream/db'
 import { createTestDatabase } from '@livestream/db/testing'
 import { newEventId, type StreamEvent } from '@livestream/events'
-import { applyStreamEvent as processEvent, ViewerNotJoinedError } from '../../src/workers/apply-stream-event.js'
-import { createStreamsService } from '../../src/plugins/app/streams/streams-service.js'
+import { handleStreamEvent } from '../../src/workers/stream-events-consumer.js'
+import { createStreamsService, ViewerNotJoinedError } from '../../src/plugins/app/streams/streams-service.js'
 
 const tdb = await createTestDatabase('ls_apply')
-const client = createDbClient({ url: tdb.url })
+const client = createDbClient({ url: tdb.url, multipleStatements: true })
 t.teardown(async () => {
   await client.close()
   await tdb.drop()
@@ -15,7 +15,7 @@ t.teardown(async () => {
 const db = client.db
 const service = createStreamsService(client)
 const deps = { streams: service }
-const applyStreamEvent = async (e: StreamEvent, d: typeof deps) => (await processEvent(e, d)).outcome
+const applyStreamEvent = async (e: StreamEvent, d: typeof deps) => (await handleStreamEvent(e, d.streams)).outcome
 const [u] = await db.insert(users).values({ email: 'o@example.com', displayName: 'Owner' })
 const ownerId = u.insertId
 const [v] = await db.insert(users).values({ email: 'v@example.com', displayName: 'Viewer' })
@@ -179,4 +179,52 @@ t.test('a join made while the stream was live but delivered after its end is rec
   const leave: StreamEvent = { ...base(s.id), type: 'viewer.left', id: newEventId(), userId: viewerId }
   t.equal(await applyStreamEvent(leave, deps), 'stale', 'its leave, delivered later still, finds it closed')
   t.equal(await applyStreamEvent({ ...join, id: newEventId(), at: new Date(Date.now() + 1_000).toISOString() }, deps), 'stale', 'a join after the end is not')
+})
+
+t.test('events move updated_at: a publish and an unpublish each change it', async (t) => {
+  const s = await service.create(ownerId, 'timestamps')
+  const old = new Date('2000-01-01T00:00:00.000Z')
+  await client.pool.query('UPDATE streams SET updated_at = ? WHERE id = ?', [old, s.id])
+  await applyStreamEvent(published(s.id), deps)
+  t.ok((await statusOf(s.id)).updatedAt > old, 'a publish moves it')
+  await client.pool.query('UPDATE streams SET updated_at = ? WHERE id = ?', [old, s.id])
+  await applyStreamEvent(unpublished(s.id), deps)
+  t.ok((await statusOf(s.id)).updatedAt > old, 'an unpublish moves it')
+})
+
+t.test('an applied event costs one MySQL round trip, a duplicate two (its rollback)', async (t) => {
+  const counted = createDbClient({ url: tdb.url, multipleStatements: true })
+  t.teardown(() => counted.close())
+  let trips = 0
+  type Queryable = { query: (...args: never[]) => Promise<unknown>; execute: (...args: never[]) => Promise<unknown> }
+  const count = <T extends Queryable>(target: T): T => {
+    for (const name of ['query', 'execute'] as const) {
+      const original = target[name].bind(target)
+      target[name] = ((...args: never[]) => {
+        trips++
+        return original(...args)
+      }) as T[typeof name]
+    }
+    return target
+  }
+  count(counted.pool as unknown as Queryable)
+  const getConnection = counted.pool.getConnection.bind(counted.pool)
+  counted.pool.getConnection = async () => count((await getConnection()) as unknown as Queryable) as never
+  const svc = createStreamsService(counted)
+  const tripsOf = async (e: StreamEvent) => {
+    trips = 0
+    const outcome = (await handleStreamEvent(e, svc)).outcome
+    return { outcome, trips }
+  }
+  const s = await service.create(ownerId, 'round trips')
+  const pub = published(s.id)
+  const joined = (): StreamEvent => ({ ...base(s.id), type: 'viewer.joined', id: newEventId(), userId: viewerId })
+  const left = (): StreamEvent => ({ ...base(s.id), type: 'viewer.left', id: newEventId(), userId: viewerId })
+  const anonymous = (): StreamEvent => ({ ...base(s.id), type: 'viewer.joined', id: newEventId(), userId: null })
+  t.same(await tripsOf(pub), { outcome: 'applied', trips: 1 }, 'published')
+  t.same(await tripsOf(joined()), { outcome: 'applied', trips: 1 }, 'viewer joined')
+  t.same(await tripsOf(left()), { outcome: 'applied', trips: 1 }, 'viewer left')
+  t.same(await tripsOf(anonymous()), { outcome: 'anonymous-viewer', trips: 1 }, 'anonymous viewer')
+  t.same(await tripsOf(unpublished(s.id)), { outcome: 'applied', trips: 1 }, 'unpublished')
+  t.same(await tripsOf(pub), { outcome: 'duplicate', trips: 2 }, 'a duplicate')
 })

@@ -1,0 +1,264 @@
+import { inTransaction, isDuplicateEntry, type DbClient, type StreamStatus } from '@livestream/db'
+import type { StreamEvent } from '@livestream/events'
+import { sqlGuard } from './lifecycle.js'
+import type { Owner, StreamRow } from './stream-view.js'
+
+export type Pool = DbClient['pool']
+export type Connection = Awaited<ReturnType<Pool['getConnection']>>
+type Runner = Pool | Connection
+
+export interface ParticipantRow {
+  id: number
+  streamId: number
+  userId: number
+  role: 'host' | 'viewer'
+  joinedAt: Date
+  leftAt: Date | null
+  displayName: string
+}
+
+/**
+ * What became of an event: `applied`, `duplicate` (its id is already in the ledger: nothing happens), or why it changed
+ * nothing (`stale`, `unknown-stream`, `other-node`, `anonymous-viewer`). `not-joined`: a leave whose join is not applied
+ * yet; nothing is written and the caller retries.
+ */
+export type EventOutcome = 'applied' | 'duplicate' | 'stale' | 'unknown-stream' | 'other-node' | 'anonymous-viewer' | 'not-joined'
+
+export interface Page {
+  page: number
+  limit: number
+}
+
+// Columns as the domain names them (the drizzle schema's camelCase), so rows need no mapping.
+const STREAM = `s.id, s.ref_no AS refNo, s.title, s.stream_key AS streamKey, s.playback_id AS playbackId, s.user_id AS userId,
+  s.status, s.ingest_node_id AS ingestNodeId, s.playback_base_url AS playbackBaseUrl, s.ended_reason AS endedReason,
+  s.started_at AS startedAt, s.ended_at AS endedAt, s.created_at AS createdAt, s.updated_at AS updatedAt`
+const PARTICIPANT = `p.id, p.stream_id AS streamId, p.user_id AS userId, p.role, p.joined_at AS joinedAt, p.left_at AS leftAt,
+  u.display_name AS displayName`
+
+// One statement: the stream row is read under a shared lock (INSERT ... SELECT), so joins of one stream run side by
+// side while a concurrent end waits for them, and a join that waited for an end finds the stream ended.
+const JOIN = `INSERT INTO stream_participants (stream_id, user_id, role, joined_at)
+  SELECT id, ?, IF(user_id = ?, 'host', 'viewer'), ? FROM streams WHERE id = ? AND status <> 'ended'
+  ON DUPLICATE KEY UPDATE left_at = NULL`
+// A join that happened while the stream was live but is applied after its end (redelivered late): the participation is
+// recorded as it was, closed when the stream ended. Someone already in keeps their row.
+const LATE_JOIN = `INSERT INTO stream_participants (stream_id, user_id, role, joined_at, left_at)
+  SELECT id, ?, IF(user_id = ?, 'host', 'viewer'), ?, ended_at FROM streams WHERE id = ? AND status = 'ended' AND ended_at >= ?
+  ON DUPLICATE KEY UPDATE stream_participants.id = stream_participants.id`
+const LEAVE = 'UPDATE stream_participants SET left_at = ? WHERE stream_id = ? AND user_id = ? AND left_at IS NULL'
+const LIVE = `UPDATE streams SET status = 'live', started_at = ?, ingest_node_id = ?, playback_base_url = ? WHERE id = ? AND ${sqlGuard('live')}`
+const END = `UPDATE streams SET status = 'ended', ended_at = ?, ended_reason = ? WHERE id = ? AND ${sqlGuard('ended')}`
+const CLOSE_PARTICIPANTS = 'UPDATE stream_participants SET left_at = ? WHERE stream_id = ? AND left_at IS NULL'
+// Held by another node than the event's: after a move, the old node's news is stale.
+const ON_OTHER_NODE = "status = 'live' AND ingest_node_id IS NOT NULL AND ingest_node_id <> ?"
+
+/**
+ * An event's effect and its ledger row as one multi-statement transaction: one round trip. The effect's statements
+ * leave the outcome in `@o`; the ledger row goes last, so every writer locks the stream row first (no lock-order
+ * deadlocks with the routes), and its unique event id makes a second delivery fail there, before COMMIT: the caller
+ * rolls back whatever it did and answers `duplicate` (a concurrent delivery waits on the index, then finds it taken).
+ */
+const eventBatch = (effect: string[], outcome: string) =>
+  [
+    'START TRANSACTION',
+    ...effect,
+    `SET @o = ${outcome}`,
+    `INSERT INTO stream_events (event_id, type, stream_id, node_id, session_id, outcome, occurred_at)
+     SELECT ?, ?, ?, ?, ?, @o, ? FROM DUAL WHERE @o <> 'not-joined'`,
+    'COMMIT',
+    'SELECT @o AS outcome'
+  ].join(';\n')
+
+const EVENT_SQL = {
+  // A live stream reconnecting through another node moves its playback there; a pending one goes live.
+  published: eventBatch(
+    [
+      LIVE,
+      'SET @n = ROW_COUNT()',
+      "UPDATE streams SET ingest_node_id = ?, playback_base_url = ? WHERE id = ? AND @n = 0 AND status = 'live' AND NOT (ingest_node_id <=> ?)"
+    ],
+    "IF(@n + ROW_COUNT() > 0, 'applied', IF(EXISTS (SELECT 1 FROM streams WHERE id = ?), 'stale', 'unknown-stream'))"
+  ),
+  // Only the node that holds the stream may end it; every open participation closes at the same instant.
+  unpublished: eventBatch(
+    [`${END} AND NOT (${ON_OTHER_NODE})`, 'SET @n = ROW_COUNT()', `${CLOSE_PARTICIPANTS} AND @n > 0`],
+    `IF(@n > 0, 'applied', IFNULL((SELECT IF(${ON_OTHER_NODE}, 'other-node', 'stale') FROM streams WHERE id = ?), 'unknown-stream'))`
+  ),
+  // Joining an ended stream counts only for a join made before the end (redelivered after it).
+  joined: eventBatch(
+    [JOIN, LATE_JOIN],
+    "IFNULL((SELECT IF(status <> 'ended' OR ended_at >= ?, 'applied', 'stale') FROM streams WHERE id = ?), 'unknown-stream')"
+  ),
+  left: eventBatch(
+    [LEAVE, 'SET @n = ROW_COUNT()'],
+    `IF(@n > 0, 'applied', IF(EXISTS (SELECT 1 FROM stream_participants WHERE stream_id = ? AND user_id = ?), 'stale',
+       IF(EXISTS (SELECT 1 FROM streams WHERE id = ?), 'not-joined', 'unknown-stream')))`
+  ),
+  anonymous: eventBatch([], "'anonymous-viewer'")
+}
+
+/** The parameters of an event's batch, in the order of its placeholders. */
+function eventParams(e: StreamEvent): [keyof typeof EVENT_SQL, unknown[]] {
+  const at = new Date(e.at)
+  const id = e.streamId
+  const ledger = [e.id, e.type, id, e.nodeId, e.sessionId, at]
+  switch (e.type) {
+    case 'stream.published':
+      return ['published', [at, e.nodeId, e.playbackBaseUrl, id, e.nodeId, e.playbackBaseUrl, id, e.nodeId, id, ...ledger]]
+    case 'stream.unpublished':
+      return ['unpublished', [at, e.reason, id, e.nodeId, at, id, e.nodeId, id, ...ledger]]
+    case 'viewer.joined':
+      if (e.userId === null) return ['anonymous', ledger]
+      return ['joined', [e.userId, e.userId, at, id, e.userId, e.userId, at, id, at, at, id, ...ledger]]
+    case 'viewer.left':
+      if (e.userId === null) return ['anonymous', ledger]
+      return ['left', [at, id, e.userId, id, e.userId, id, ...ledger]]
+  }
+}
+
+async function rows<T>(run: Runner, sql: string, params: unknown[]): Promise<T[]> {
+  const [result] = await run.query(sql, params)
+  return result as T[]
+}
+async function affected(run: Runner, sql: string, params: unknown[]): Promise<number> {
+  const [result] = await run.query(sql, params)
+  return (result as { affectedRows: number }).affectedRows
+}
+
+/**
+ * Every statement of the streams domain, in one module: the service's reads, the lifecycle's writes (each guarded by
+ * its source states from `lifecycle.ts`, so a move the rules refuse writes nothing even without the lock) and the
+ * consumer's event batches. Plain SQL through mysql2 with every value as a parameter; drizzle keeps the schema and the
+ * migrations. One way, so that every write is seen (the database keeps `updated_at`) and the consumer's hot path can be
+ * one round trip per event, which drizzle cannot batch.
+ */
+export function createStreamStore(pool: Pool) {
+  return {
+    pool,
+
+    async insert(v: { refNo: string; title: string; streamKey: string; playbackId: string; userId: number }): Promise<number> {
+      const [res] = await pool.query(
+        'INSERT INTO streams (ref_no, title, stream_key, playback_id, user_id) VALUES (?, ?, ?, ?, ?)',
+        [v.refNo, v.title, v.streamKey, v.playbackId, v.userId]
+      )
+      return (res as { insertId: number }).insertId
+    },
+
+    async byId(id: number, run: Runner = pool): Promise<StreamRow | undefined> {
+      return (await rows<StreamRow>(run, `SELECT ${STREAM} FROM streams s WHERE s.id = ?`, [id]))[0]
+    },
+
+    async byIdWithOwner(id: number): Promise<{ stream: StreamRow; owner: Owner } | undefined> {
+      const [row] = await rows<StreamRow & { ownerName: string }>(
+        pool,
+        `SELECT ${STREAM}, u.display_name AS ownerName FROM streams s JOIN users u ON u.id = s.user_id WHERE s.id = ?`,
+        [id]
+      )
+      if (!row) return undefined
+      const { ownerName, ...stream } = row
+      return { stream, owner: { id: stream.userId, displayName: ownerName } }
+    },
+
+    async byKey(ownerId: number, streamKey: string): Promise<StreamRow | undefined> {
+      return (await rows<StreamRow>(pool, `SELECT ${STREAM} FROM streams s WHERE s.stream_key = ? AND s.user_id = ?`, [streamKey, ownerId]))[0]
+    },
+
+    async list(filter: Page & { status?: StreamStatus | undefined; userId?: number | undefined }): Promise<{ rows: StreamRow[]; count: number }> {
+      const where: string[] = []
+      const params: unknown[] = []
+      if (filter.status) {
+        where.push('s.status = ?')
+        params.push(filter.status)
+      }
+      if (filter.userId !== undefined) {
+        where.push('s.user_id = ?')
+        params.push(filter.userId)
+      }
+      const cond = where.length ? `WHERE ${where.join(' AND ')}` : ''
+      const [page, [total]] = await Promise.all([
+        rows<StreamRow>(pool, `SELECT ${STREAM} FROM streams s ${cond} ORDER BY s.id DESC LIMIT ? OFFSET ?`, [
+          ...params,
+          filter.limit,
+          (filter.page - 1) * filter.limit
+        ]),
+        rows<{ n: number }>(pool, `SELECT COUNT(*) AS n FROM streams s ${cond}`, params)
+      ])
+      return { rows: page, count: Number(total?.n ?? 0) }
+    },
+
+    /** The stream row, locked until the transaction ends. */
+    lock: async (conn: Connection, id: number) => (await rows<StreamRow>(conn, `SELECT ${STREAM} FROM streams s WHERE s.id = ? FOR UPDATE`, [id]))[0],
+
+    setKey: (conn: Connection, id: number, streamKey: string) => affected(conn, 'UPDATE streams SET stream_key = ? WHERE id = ?', [streamKey, id]),
+
+    /** `-> live`: when, on which node, and the playback base that node serves. */
+    live: (conn: Connection, id: number, at: Date, nodeId: string | null, playbackBaseUrl: string | null) =>
+      affected(conn, LIVE, [at, nodeId, playbackBaseUrl, id]),
+
+    /** `-> ended`: when and why, and every open participation closes at the same instant. */
+    async end(conn: Connection, id: number, at: Date, reason: string): Promise<number> {
+      const n = await affected(conn, END, [at, reason, id])
+      if (n > 0) await affected(conn, CLOSE_PARTICIPANTS, [at, id])
+      return n
+    },
+
+    /** Joins or re-joins (one row per stream and user; the owner is the host); 0 rows: stream missing, ended, or no-op. */
+    join: (streamId: number, userId: number, at: Date) => affected(pool, JOIN, [userId, userId, at, streamId]),
+
+    /** Closes an open participation; 0 rows: not in, or already left. */
+    leave: (streamId: number, userId: number, at: Date) => affected(pool, LEAVE, [at, streamId, userId]),
+
+    status: async (id: number) => (await rows<{ status: StreamStatus }>(pool, 'SELECT status FROM streams WHERE id = ?', [id]))[0],
+
+    async participant(streamId: number, userId: number): Promise<ParticipantRow | undefined> {
+      return (
+        await rows<ParticipantRow>(
+          pool,
+          `SELECT ${PARTICIPANT} FROM stream_participants p JOIN users u ON u.id = p.user_id WHERE p.stream_id = ? AND p.user_id = ?`,
+          [streamId, userId]
+        )
+      )[0]
+    },
+
+    async participants(streamId: number, page: Page): Promise<{ rows: ParticipantRow[]; count: number }> {
+      const [list, [total]] = await Promise.all([
+        rows<ParticipantRow>(
+          pool,
+          `SELECT ${PARTICIPANT} FROM stream_participants p JOIN users u ON u.id = p.user_id WHERE p.stream_id = ? ORDER BY p.id LIMIT ? OFFSET ?`,
+          [streamId, page.limit, (page.page - 1) * page.limit]
+        ),
+        rows<{ n: number }>(pool, 'SELECT COUNT(*) AS n FROM stream_participants WHERE stream_id = ?', [streamId])
+      ])
+      return { rows: list, count: Number(total?.n ?? 0) }
+    },
+
+    /** Live streams held by an ingest node, and since when, for the reaper. */
+    liveOnNodes: () =>
+      rows<{ id: number; nodeId: string; liveSince: Date }>(
+        pool,
+        "SELECT id, ingest_node_id AS nodeId, COALESCE(started_at, updated_at) AS liveSince FROM streams WHERE status = 'live' AND ingest_node_id IS NOT NULL",
+        []
+      ),
+
+    /** One ingest event and its ledger row, in one transaction and one round trip (two for a duplicate: the rollback). */
+    async writeEvent(event: StreamEvent): Promise<EventOutcome> {
+      const [kind, params] = eventParams(event)
+      try {
+        return await inTransaction(
+          pool,
+          async (conn) => {
+            const [results] = await conn.query(EVENT_SQL[kind], params)
+            const last = (results as unknown[]).at(-1) as Array<{ outcome: EventOutcome }>
+            return last[0]!.outcome
+          },
+          { selfCommitting: true }
+        )
+      } catch (err) {
+        if (isDuplicateEntry(err)) return 'duplicate'
+        throw err
+      }
+    }
+  }
+}
+export type StreamStore = ReturnType<typeof createStreamStore>

@@ -1,0 +1,67 @@
+import fp from 'fastify-plugin'
+import type { Redis } from 'ioredis'
+import { heartbeatKey, parseHeartbeats, type NodeHeartbeat } from '@livestream/events'
+import type { Reaped, StreamsService } from '../plugins/app/streams/streams-service.js'
+
+export interface ReaperOptions {
+  queuePrefix: string
+  /** A node silent for longer than this has lost its streams. */
+  nodeTimeoutMs: number
+  intervalMs: number
+}
+
+export interface ReapDeps {
+  streams: Pick<StreamsService, 'reapLost'>
+  redis: Redis
+  queuePrefix: string
+  nodeTimeoutMs: number
+}
+
+/**
+ * Heartbeats older than this are deleted: their node is long gone (a missing heartbeat and a stale one mean the same
+ * to the reaper and to ingest's media sweep), and node ids are often one-off (pod names), so the hash would only grow.
+ */
+export const HEARTBEAT_FORGET_MS = 24 * 3600_000
+
+/** One round: the nodes' heartbeats from Redis, handed to the streams service, which ends what they lost. */
+export async function reapLostStreams(deps: ReapDeps, now = Date.now()): Promise<Reaped[]> {
+  return deps.streams.reapLost(await readHeartbeats(deps, now), deps.nodeTimeoutMs, now)
+}
+
+/** The latest heartbeat of each node, by node id; the long-forgotten ones are deleted on the way. */
+async function readHeartbeats(deps: ReapDeps, now: number): Promise<Map<string, NodeHeartbeat>> {
+  const key = heartbeatKey(deps.queuePrefix)
+  const beats = parseHeartbeats(await deps.redis.hgetall(key))
+  const forgotten = [...beats].filter(([, hb]) => now - hb.at > HEARTBEAT_FORGET_MS).map(([nodeId]) => nodeId)
+  for (const nodeId of forgotten) beats.delete(nodeId)
+  // HDEL by field: a node that beat again in between is deleted too, and is back at its next beat (seconds).
+  if (forgotten.length) await deps.redis.hdel(key, ...forgotten)
+  return beats
+}
+
+/** Every `intervalMs`, ends live streams whose ingest node stopped heartbeating (or no longer holds them). */
+export default fp(
+  async (app, opts: ReaperOptions) => {
+    let timer: NodeJS.Timeout | undefined
+    let running: Promise<void> | undefined
+    const tick = async () => {
+      try {
+        const reaped = await reapLostStreams({ streams: app.streams, redis: app.redis, queuePrefix: opts.queuePrefix, nodeTimeoutMs: opts.nodeTimeoutMs })
+        for (const r of reaped) app.log.warn(r, 'ended a stream its ingest node lost')
+      } catch (err) {
+        // MySQL or Redis down: try again next round.
+        app.log.warn({ err }, 'reaper round failed')
+      }
+    }
+    app.addHook('onReady', () => {
+      timer = setInterval(() => {
+        running ??= tick().finally(() => (running = undefined))
+      }, opts.intervalMs)
+    })
+    app.addHook('preClose', async () => {
+      clearInterval(timer)
+      await running
+    })
+  },
+  { name: 'reaper', dependencies: ['services', 'redis'] }
+)
