@@ -1,6 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { once } from 'node:events'
+import net from 'node:net'
 import { Writable } from 'node:stream'
 import pino, { type Logger } from 'pino'
 import { MediaWindow, type TrackInfo, type TrackKind, type TrackWindow } from '../src/media/window.js'
@@ -80,4 +82,13 @@ export async function dropRedisPrefix(prefix: string, url = process.env.TEST_RED
   } finally {
     redis.disconnect()
   }
+}
+
+/** A port free on loopback right now (the OS picks it). */
+export async function freePort(): Promise<number> {
+  const srv = net.createServer().listen(0, '127.0.0.1')
+  await once(srv, 'listening')
+  const { port } = srv.address() as net.AddressInfo
+  await new Promise((r) => srv.close(r))
+  return port
 }

@@ -20,20 +20,12 @@ import { bridgeMediaServerLogs } from '../src/logger.js'
 import { createMediaServer, storePath } from '../src/media-server.js'
 import { PublishAuth } from '../src/publish-auth.js'
 import { testQueuePrefix } from '@livestream/events/testing'
-import { capturedLogger, dropRedisPrefix } from './helper.js'
+import { capturedLogger, dropRedisPrefix, freePort } from './helper.js'
 
 const require = createRequire(import.meta.url)
 const Context = require('node-media-server/src/core/context.js') as { eventEmitter: NodeJS.EventEmitter }
 const FFMPEG = process.env.FFMPEG_PATH ?? 'ffmpeg'
 const run = promisify(execFile)
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer().listen(0, '127.0.0.1')
-  await once(srv, 'listening')
-  const { port } = srv.address() as net.AddressInfo
-  await new Promise((r) => srv.close(r))
-  return port
-}
 
 const tdb = await createTestDatabase('ls_mserver')
 const client = createDbClient({ url: tdb.url })

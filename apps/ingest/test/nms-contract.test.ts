@@ -2,7 +2,6 @@ import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createRequire } from 'node:module'
-import net from 'node:net'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -16,20 +15,13 @@ import {
   type AVPacket,
   type NmsSession
 } from '../src/nms.js'
+import { freePort } from './helper.js'
 
 // What ingest relies on in node-media-server, checked against the installed copy. A failure here after an upgrade
 // means: re-read its source and update src/nms.ts, the only module that reaches into it.
 
 const require = createRequire(import.meta.url)
 const FFMPEG = process.env.FFMPEG_PATH ?? 'ffmpeg'
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer().listen(0, '127.0.0.1')
-  await once(srv, 'listening')
-  const { port } = srv.address() as net.AddressInfo
-  await new Promise((r) => srv.close(r))
-  return port
-}
 
 t.test('the installed node-media-server is the version the adapter was written against', async (t) => {
   t.equal((require('node-media-server/package.json') as { version: string }).version, NMS_VERSION)
