@@ -8,14 +8,17 @@ export const SHIPPED_PLACEHOLDERS = [
   'change-me-to-at-least-32-random-characters',
   'CHANGE_ME_TO_32_OR_MORE_RANDOM_CHARACTERS'
 ]
-// Words that mark a value as an example to replace, whatever its exact spelling.
-const PLACEHOLDER_WORDS = /change[\W_]*me|replace[\W_]*me|placeholder|your[\W_]*secret|example|dummy/i
+// Words that mark a value as an example to replace, whatever its exact spelling. Seven letters or more: random base64
+// spells a five-letter word ("DumMY") about once in a million secrets, a seven-letter one about once in 10^9.
+const PLACEHOLDER_WORDS = /change[\W_]*me|replace[\W_]*me|placeholder|your[\W_]*secret|example/i
 
 export const MIN_SECRET_LENGTH = 32
-// Per character, over the secret's own characters: 32 random hex digits measure ~3.5-3.9 bits, base64 ~4.5-5;
-// "aaaa…" 0, a short word repeated about 2-3.
-const MIN_BITS_PER_CHAR = 3
-const MIN_DISTINCT_CHARS = 10
+// Per character, over the secret's own characters: 32 random hex digits measure ~3.5-3.9 bits (under 3 about once in
+// 6,500 draws, so 3 refused real secrets; under 2.5 never in 800,000), base64 ~4.5-5; "aaaa…" 0, a short word
+// repeated about 2-3 (and caught as a repetition).
+const MIN_BITS_PER_CHAR = 2.5
+// 32 random hex digits show under 10 distinct ones about once in 10,000 draws, under 8 never in 2.4 million.
+const MIN_DISTINCT_CHARS = 8
 
 export const HOW_TO_MAKE_ONE = 'make one with `openssl rand -base64 48`'
 
