@@ -1,11 +1,11 @@
 import { hostname } from 'node:os'
 import path from 'node:path'
-import { Type, type Static } from '@sinclair/typebox'
-import { Value } from '@sinclair/typebox/value'
+import { Type } from '@sinclair/typebox'
+import { ConfigError, Int, invalidVariable, loadEnv, LogLevel, type EnvSource } from '@livestream/config'
 
-const Int = (def: number, min = 0) => Type.Integer({ default: def, minimum: min })
+export { ConfigError }
 
-/** Every environment variable ingest reads. The only reader of `process.env`. */
+/** Every environment variable ingest reads, with its default; `IngestConfig` is derived from it. */
 export const EnvSchema = Type.Object({
   HOST: Type.String({ default: '0.0.0.0' }),
   RTMP_PORT: Int(1935, 1),
@@ -40,65 +40,20 @@ export const EnvSchema = Type.Object({
   RTMP_PUBLISH_DEADLINE_MS: Int(10_000, 100),
   RTMP_PREPUBLISH_MAX_BYTES: Int(65_536, 4_096),
   QUEUE_PREFIX: Type.String({ default: 'livestream', pattern: '^[A-Za-z0-9_-]+$' }),
-  LOG_LEVEL: Type.Union(
-    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
-    { default: 'info' }
-  ),
+  LOG_LEVEL: LogLevel,
   HTTP_REQUEST_TIMEOUT_MS: Int(10_000, 100),
-  HTTP_HEADERS_TIMEOUT_MS: Int(5_000, 100)
+  HTTP_HEADERS_TIMEOUT_MS: Int(5_000, 100),
+  // Read only to tell whether glibc's mmap threshold is pinned (see `ALLOCATOR_ENV` in rtmp-limits.ts); glibc reads them.
+  MALLOC_MMAP_THRESHOLD_: Type.Optional(Type.String()),
+  GLIBC_TUNABLES: Type.Optional(Type.String())
 })
-type Env = Static<typeof EnvSchema>
 
-export interface IngestConfig {
-  host: string
-  rtmpPort: number
-  httpPort: number
-  /** node-media-server's admin API (JWT login with API_USER/API_PASS); null when disabled. */
-  admin: { host: string; port: number; user: string; pass: string; secret: string | null } | null
-  ffmpegPath: string
-  nodeId: string
-  publicUrl: string
-  redisUrl: string
-  databaseUrl: string
-  mediaRoot: string
-  /** The durable events outbox: `<outboxDir>/<nodeId>.jsonl`. */
-  outboxDir: string
-  reconnectWindowMs: number
-  heartbeatIntervalMs: number
-  mediaRetentionMs: number
-  authCacheMs: number
-  keyRecheckMs: number
-  hlsSegmentSeconds: number
-  /** LL-HLS part target, seconds: the packager cuts parts of about this length; below the segment length. */
-  hlsPartSeconds: number
-  /** Complete segments each live window keeps in memory (plus the one being written). */
-  mediaWindowSegments: number
-  /** HTTP/2 with TLS for media HTTP (HTTP/1.1 still accepted); null: plain HTTP/1.1. */
-  tls: { certPath: string; keyPath: string } | null
-  publishFailLimit: number
-  publishSlowdownMaxMs: number
-  /** An RTMP connection must ask to publish within `deadlineMs` of opening, having sent at most `maxBytes`. */
-  rtmpPrePublish: { deadlineMs: number; maxBytes: number }
-  queuePrefix: string
-  /**
-   * glibc's mmap threshold is fixed by the environment (MALLOC_MMAP_THRESHOLD_ or GLIBC_TUNABLES), so it cannot
-   * drift upward: see `ALLOCATOR_ENV` in rtmp-limits.ts.
-   */
-  mallocPinned: boolean
-  logLevel: string
-  http: { requestTimeout: number; headersTimeout: number }
-}
+/** Ingest's configuration, grouped by what uses it; its type is inferred from `EnvSchema` through `loadConfig`. */
+export type IngestConfig = ReturnType<typeof loadConfig>
 
-export class ConfigError extends Error {
-  override name = 'ConfigError'
-}
-
-export function loadConfig(source: NodeJS.ProcessEnv = process.env): IngestConfig {
-  const raw: Record<string, unknown> = {}
-  for (const key of Object.keys(EnvSchema.properties)) if (source[key] !== undefined && source[key] !== '') raw[key] = source[key]
-  const env = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw)) as Env
-  const first = Value.Errors(EnvSchema, env).First()
-  if (first) throw new ConfigError(`invalid environment variable ${first.path.slice(1)}: ${first.message}`)
+/** Reads and validates the environment (by default `process.env`). Throws ConfigError naming the first bad variable. */
+export function loadConfig(source?: EnvSource) {
+  const env = loadEnv(EnvSchema, source)
   if ((env.API_USER && !env.API_PASS) || (!env.API_USER && env.API_PASS)) {
     throw new ConfigError('API_USER and API_PASS must be set together (or both left unset to disable the admin API)')
   }
@@ -106,11 +61,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IngestConfi
     throw new ConfigError('TLS_CERT_PATH and TLS_KEY_PATH must be set together (or both left unset for plain HTTP)')
   }
   if (env.HLS_PART_SECONDS >= env.HLS_SEGMENT_SECONDS) {
-    throw new ConfigError('invalid environment variable HLS_PART_SECONDS: must be shorter than HLS_SEGMENT_SECONDS')
+    throw invalidVariable('HLS_PART_SECONDS', 'must be shorter than HLS_SEGMENT_SECONDS')
   }
   if (env.SECRET !== undefined && env.SECRET === env.JWT_SECRET) {
-    throw new ConfigError(
-      "invalid environment variable SECRET: it equals JWT_SECRET, the api's user-token secret; the admin API's secret " +
+    throw invalidVariable(
+      'SECRET',
+      "it equals JWT_SECRET, the api's user-token secret; the admin API's secret " +
         'must be its own (make one with `openssl rand -base64 48`, or leave SECRET unset for a random one per start)'
     )
   }
@@ -118,6 +74,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IngestConfi
     host: env.HOST,
     rtmpPort: env.RTMP_PORT,
     httpPort: env.HTTP_PORT,
+    /** node-media-server's admin API (JWT login with API_USER/API_PASS); null when disabled. */
     admin:
       env.API_USER && env.API_PASS
         ? { host: env.ADMIN_HOST, port: env.ADMIN_PORT, user: env.API_USER, pass: env.API_PASS, secret: env.SECRET ?? null }
@@ -128,6 +85,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IngestConfi
     redisUrl: env.REDIS_URL,
     databaseUrl: env.DATABASE_URL,
     mediaRoot: path.resolve(env.MEDIA_ROOT),
+    /** The durable events outbox: `<outboxDir>/<nodeId>.jsonl`. */
     outboxDir: path.resolve(env.OUTBOX_DIR ?? path.join(env.MEDIA_ROOT, '.outbox')),
     reconnectWindowMs: env.RECONNECT_WINDOW_MS,
     heartbeatIntervalMs: env.HEARTBEAT_INTERVAL_MS,
@@ -135,14 +93,22 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): IngestConfi
     authCacheMs: env.AUTH_CACHE_MS,
     keyRecheckMs: env.KEY_RECHECK_MS,
     hlsSegmentSeconds: env.HLS_SEGMENT_SECONDS,
+    /** LL-HLS part target, seconds: the packager cuts parts of about this length; below the segment length. */
     hlsPartSeconds: env.HLS_PART_SECONDS,
+    /** Complete segments each live window keeps in memory (plus the one being written). */
     mediaWindowSegments: env.MEDIA_WINDOW_SEGMENTS,
+    /** HTTP/2 with TLS for media HTTP (HTTP/1.1 still accepted); null: plain HTTP/1.1. */
     tls: env.TLS_CERT_PATH && env.TLS_KEY_PATH ? { certPath: path.resolve(env.TLS_CERT_PATH), keyPath: path.resolve(env.TLS_KEY_PATH) } : null,
     publishFailLimit: env.PUBLISH_FAIL_LIMIT,
     publishSlowdownMaxMs: env.PUBLISH_SLOWDOWN_MAX_MS,
+    /** An RTMP connection must ask to publish within `deadlineMs` of opening, having sent at most `maxBytes`. */
     rtmpPrePublish: { deadlineMs: env.RTMP_PUBLISH_DEADLINE_MS, maxBytes: env.RTMP_PREPUBLISH_MAX_BYTES },
     queuePrefix: env.QUEUE_PREFIX,
-    mallocPinned: source.MALLOC_MMAP_THRESHOLD_ !== undefined || /glibc\.malloc\.mmap_threshold=/.test(source.GLIBC_TUNABLES ?? ''),
+    /**
+     * glibc's mmap threshold is fixed by the environment (MALLOC_MMAP_THRESHOLD_ or GLIBC_TUNABLES), so it cannot
+     * drift upward: see `ALLOCATOR_ENV` in rtmp-limits.ts.
+     */
+    mallocPinned: env.MALLOC_MMAP_THRESHOLD_ !== undefined || /glibc\.malloc\.mmap_threshold=/.test(env.GLIBC_TUNABLES ?? ''),
     logLevel: env.LOG_LEVEL,
     http: { requestTimeout: env.HTTP_REQUEST_TIMEOUT_MS, headersTimeout: env.HTTP_HEADERS_TIMEOUT_MS }
   }

@@ -1,19 +1,11 @@
 import { loggableError } from '@livestream/db'
-import { ConfigError, loadConfig } from './config.js'
+import { loadOrExit } from '@livestream/config'
+import { loadConfig } from './config.js'
 import { startIngest } from './ingest.js'
 import { createLogger } from './logger.js'
 import { ALLOCATOR_ENV } from './rtmp-limits.js'
 
-let config
-try {
-  config = loadConfig()
-} catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`ingest: ${err.message}\n`)
-    process.exit(2)
-  }
-  throw err
-}
+const config = loadOrExit('ingest', () => loadConfig())
 const log = createLogger(config.logLevel, config.nodeId)
 if (process.platform === 'linux' && !config.mallocPinned) {
   log.warn(

@@ -16,6 +16,14 @@ export const Flag = (defaultValue: boolean) =>
 
 /** pino's levels, `info` by default. */
 export const LogLevel = Type.Union(
-  (['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const).map((level) => Type.Literal(level)),
+  [
+    Type.Literal('fatal'),
+    Type.Literal('error'),
+    Type.Literal('warn'),
+    Type.Literal('info'),
+    Type.Literal('debug'),
+    Type.Literal('trace'),
+    Type.Literal('silent')
+  ],
   { default: 'info' }
 )
