@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import {
   DEFAULT_JOB_OPTIONS,
   jobIdFor,
@@ -10,6 +10,7 @@ import {
 } from '@livestream/events'
 import type { Logger } from './logger.js'
 import { OutboxFile } from './outbox-file.js'
+import { createRedisClient } from './redis-client.js'
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never
 /** An event as the node describes it; the producer stamps id, node and time. */
@@ -72,13 +73,8 @@ export class EventsProducer {
       this.stats.pending = this.outbox.length
       log.info({ pending: pending.length, file: file.path }, 'events kept by an earlier run of this node; sending them first')
     }
-    // Fail fast: a command while Redis is down errors at once and the outbox keeps the event.
-    this.connection = new Redis(redisUrl, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      retryStrategy: (times) => Math.min(times * 200, 2_000)
-    })
-    this.connection.on('error', (err) => this.log.warn({ err: { message: err.message } }, 'queue connection problem'))
+    // Fail fast (see createRedisClient): a command while Redis is down errors at once and the outbox keeps the event.
+    this.connection = createRedisClient({ url: redisUrl, role: 'events', log })
     this.connection.on('ready', () => this.kick())
     this.queue = new Queue(STREAM_EVENTS_QUEUE, { connection: this.connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS })
     this.queue.on('error', (err) => this.log.warn({ err: { message: err.message } }, 'queue problem'))

@@ -1,4 +1,5 @@
 import type { Logger } from './logger.js'
+import { everyNoOverlap } from './no-overlap-timer.js'
 
 /** A dependency the node cannot do its job without, and how to ask whether it answers now. */
 export interface ReadinessProbe {
@@ -20,35 +21,28 @@ export interface Readiness {
  */
 export function startReadiness(probes: ReadinessProbe[], opts: { intervalMs: number; timeoutMs: number; log: Logger }): Readiness {
   const down = new Map<string, string>(probes.map((p) => [p.name, 'not checked yet']))
-  let running = false
+  // Each probe catches its own failure: a round never rejects.
   const round = async () => {
-    if (running) return
-    running = true
-    try {
-      await Promise.all(
-        probes.map(async (p) => {
-          let timer: NodeJS.Timeout | undefined
-          try {
-            await Promise.race([
-              p.check(),
-              new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${opts.timeoutMs} ms`)), opts.timeoutMs)))
-            ])
-            if (down.delete(p.name)) opts.log.info({ dependency: p.name }, 'dependency answers again')
-          } catch (err) {
-            if (!down.has(p.name) || down.get(p.name) === 'not checked yet') opts.log.warn({ dependency: p.name, err: { message: (err as Error).message } }, 'dependency down: not ready')
-            down.set(p.name, (err as Error).message)
-          } finally {
-            clearTimeout(timer)
-          }
-        })
-      )
-    } finally {
-      running = false
-    }
+    await Promise.all(
+      probes.map(async (p) => {
+        let timer: NodeJS.Timeout | undefined
+        try {
+          await Promise.race([
+            p.check(),
+            new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${opts.timeoutMs} ms`)), opts.timeoutMs)))
+          ])
+          if (down.delete(p.name)) opts.log.info({ dependency: p.name }, 'dependency answers again')
+        } catch (err) {
+          if (!down.has(p.name) || down.get(p.name) === 'not checked yet') opts.log.warn({ dependency: p.name, err: { message: (err as Error).message } }, 'dependency down: not ready')
+          down.set(p.name, (err as Error).message)
+        } finally {
+          clearTimeout(timer)
+        }
+      })
+    )
   }
-  void round()
-  const timer = setInterval(() => void round(), opts.intervalMs)
-  timer.unref()
+  const timer = everyNoOverlap(round, opts.intervalMs, () => undefined)
+  void timer.run()
   return {
     ready() {
       const detail: Record<string, unknown> = Object.fromEntries(probes.map((p) => [p.name, down.has(p.name) ? 'down' : 'up']))
@@ -56,7 +50,7 @@ export function startReadiness(probes: ReadinessProbe[], opts: { intervalMs: num
       return { ok: down.size === 0, detail }
     },
     stop() {
-      clearInterval(timer)
+      timer.stop()
     }
   }
 }
