@@ -1,6 +1,21 @@
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { heartbeatKey, type NodeHeartbeat } from '@livestream/events'
 import type { Logger } from './logger.js'
+import { everyNoOverlap, type NoOverlapTimer } from './no-overlap-timer.js'
+import { createRedisClient } from './redis-client.js'
+
+export interface HeartbeatOptions {
+  redisUrl: string
+  /** The queue's key prefix (`QUEUE_PREFIX`): the heartbeat hash lives beside the queue. */
+  prefix: string
+  nodeId: string
+  /** Where players fetch this node's media; the api hands it out with each stream. */
+  playbackBaseUrl: string
+  intervalMs: number
+  /** The streams this node holds now. */
+  streamIds: () => number[]
+  log: Logger
+}
 
 /**
  * Every `intervalMs`, writes this node's heartbeat (the streams it holds) into a Redis hash the api's reaper reads.
@@ -8,45 +23,35 @@ import type { Logger } from './logger.js'
  */
 export class Heartbeat {
   private readonly redis: Redis
-  private timer: NodeJS.Timeout | null = null
+  private readonly opts: HeartbeatOptions
+  private timer: NoOverlapTimer | null = null
 
-  constructor(
-    redisUrl: string,
-    private readonly prefix: string,
-    private readonly nodeId: string,
-    private readonly playbackBaseUrl: string,
-    private readonly intervalMs: number,
-    private readonly streamIds: () => number[],
-    private readonly log: Logger
-  ) {
-    this.redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: (n) => Math.min(n * 200, 2_000) })
-    this.redis.on('error', (err) => this.log.debug({ err: { message: err.message } }, 'heartbeat redis problem'))
+  constructor(opts: HeartbeatOptions) {
+    this.opts = opts
+    // Debug: the events client warns about the same Redis outage.
+    this.redis = createRedisClient({ url: opts.redisUrl, role: 'heartbeat', log: opts.log, problemLevel: 'debug' })
   }
 
   start(): void {
-    const beat = () => void this.beat()
+    const timer = everyNoOverlap(() => this.beat(), this.opts.intervalMs, () => undefined) // beat() never rejects
+    this.timer = timer
     // The first beat waits for the connection (no offline queue: a beat sent while connecting would only fail).
-    if (this.redis.status === 'ready') beat()
-    else this.redis.once('ready', beat)
-    this.timer = setInterval(beat, this.intervalMs)
+    if (this.redis.status === 'ready') void timer.run()
+    else this.redis.once('ready', () => void timer.run())
   }
 
   async beat(): Promise<void> {
-    const hb: NodeHeartbeat = {
-      nodeId: this.nodeId,
-      playbackBaseUrl: this.playbackBaseUrl,
-      at: Date.now(),
-      streamIds: this.streamIds()
-    }
+    const { prefix, nodeId, playbackBaseUrl, streamIds, log } = this.opts
+    const hb: NodeHeartbeat = { nodeId, playbackBaseUrl, at: Date.now(), streamIds: streamIds() }
     try {
-      await this.redis.hset(heartbeatKey(this.prefix), this.nodeId, JSON.stringify(hb))
+      await this.redis.hset(heartbeatKey(prefix), nodeId, JSON.stringify(hb))
     } catch (err) {
-      this.log.warn({ err: { message: (err as Error).message } }, 'heartbeat not written')
+      log.warn({ err: { message: (err as Error).message } }, 'heartbeat not written')
     }
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer)
+    this.timer?.stop()
     await this.redis.quit().catch(() => this.redis.disconnect())
   }
 }

@@ -12,6 +12,7 @@ import { MediaWindows } from './media/window.js'
 import { startReadiness } from './readiness.js'
 import { createMediaServer } from './media-server.js'
 import { recheckKeys } from './key-recheck.js'
+import { everyNoOverlap } from './no-overlap-timer.js'
 import { renderMetrics } from './metrics.js'
 import { PublishAuth } from './publish-auth.js'
 
@@ -52,7 +53,15 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     producer,
     log
   })
-  const heartbeat = new Heartbeat(config.redisUrl, config.queuePrefix, config.nodeId, config.publicUrl, config.heartbeatIntervalMs, () => live.ids(), log)
+  const heartbeat = new Heartbeat({
+    redisUrl: config.redisUrl,
+    prefix: config.queuePrefix,
+    nodeId: config.nodeId,
+    playbackBaseUrl: config.publicUrl,
+    intervalMs: config.heartbeatIntervalMs,
+    streamIds: () => live.ids(),
+    log
+  })
   const media = createMediaServer({ config, auth, live, log })
   const tls = config.tls ? { cert: await readFile(config.tls.certPath), key: await readFile(config.tls.keyPath) } : undefined
   const health = () => ({ ok: true, detail: { nodeId: config.nodeId, liveStreams: live.size, eventsPending: producer.stats.pending } })
@@ -78,12 +87,9 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
 
   // Streams ended through the api lose their publisher and end here; a rotated key cuts the publisher but leaves the
   // stream its reconnect window, for the owner to come back with the new key.
-  let rechecking = false
-  const recheck = setInterval(async () => {
-    if (rechecking) return
-    rechecking = true
-    try {
-      await recheckKeys({
+  const recheck = everyNoOverlap(
+    () =>
+      recheckKeys({
         held: () => live.keys(),
         holds: (streamId, streamKey) => live.holds(streamId, streamKey),
         lookup: (ids) => findStreamsByIds(dbClient.db, ids),
@@ -96,13 +102,10 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
           live.keyRotated(streamId, newKey)
         },
         log
-      })
-    } catch (err) {
-      log.warn({ err: loggableError(err) }, 'key recheck failed')
-    } finally {
-      rechecking = false
-    }
-  }, config.keyRecheckMs)
+      }),
+    config.keyRecheckMs,
+    (err) => log.warn({ err: loggableError(err) }, 'key recheck failed')
+  )
 
   http.listen(config.httpPort, config.host)
   await once(http, 'listening')
@@ -115,7 +118,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     httpPort: (http.address() as AddressInfo).port,
     close() {
       closing ??= (async () => {
-        clearInterval(recheck)
+        recheck.stop()
         readiness.stop()
         await media.stopAccepting()
         await live.endAll('node-shutdown')
