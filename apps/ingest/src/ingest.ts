@@ -113,20 +113,38 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
   heartbeat.start()
   log.info({ rtmpPort: config.rtmpPort, httpPort: config.httpPort, nodeId: config.nodeId, publicUrl: config.publicUrl }, 'ingest ready')
 
+  // The close order, in one place; each step is awaited before the next.
+  // - Timers first: no key recheck or readiness round starts while the node takes itself apart.
+  // - Stop accepting before ending streams, so that no publish starts after the ones we end.
+  // - End every stream while the producer still runs: each one's unpublish event goes into the outbox.
+  // - node-media-server only then: stopped first, it would cut the publishers, and their streams would wait out the
+  //   reconnect window and end as `publisher-left` instead of `node-shutdown`.
+  // - The heartbeat once the streams are ended, so the reaper never takes this node for dead while they end.
+  // - The producer once every event is in its outbox: it flushes them (bounded); what is left stays on disk.
+  // - The database after everything that looks keys up (publish auth, the key recheck).
+  // - Media HTTP last: players fetch the final segments, and probes get answers until the very end.
+  const closeSteps: Array<[step: string, run: () => unknown]> = [
+    ['stop timers', () => {
+      recheck.stop()
+      readiness.stop()
+    }],
+    ['stop accepting publishes', () => media.stopAccepting()],
+    ['end streams (unpublish events into the outbox)', () => live.endAll('node-shutdown')],
+    ['stop node-media-server', () => media.stop()],
+    ['stop heartbeat', () => heartbeat.stop()],
+    ['flush and close the events producer', () => producer.close()],
+    ['close the database pool', () => dbClient.close()],
+    ['close media HTTP', () => closeMediaHttp(http)]
+  ]
   let closing: Promise<void> | null = null
   return {
     httpPort: (http.address() as AddressInfo).port,
     close() {
       closing ??= (async () => {
-        recheck.stop()
-        readiness.stop()
-        await media.stopAccepting()
-        await live.endAll('node-shutdown')
-        await media.stop()
-        await heartbeat.stop()
-        await producer.close()
-        await dbClient.close()
-        await closeMediaHttp(http)
+        for (const [step, run] of closeSteps) {
+          log.debug({ step }, 'closing')
+          await run()
+        }
       })()
       return closing
     }
