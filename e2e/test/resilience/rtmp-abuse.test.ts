@@ -8,29 +8,17 @@ import { ApiUser } from '../../src/api-client.js'
 import { publishClipLoop } from '../../src/ffmpeg.js'
 import { linesLeaking } from '../../src/log-scan.js'
 import { RawRtmpClient } from '../../src/raw-rtmp.js'
-import { createStackEnv, startApi, startIngest } from '../../src/stack.js'
+import { startLiveStack } from '../../src/live-stack.js'
 import { waitFor } from '../../src/wait.js'
 
-const stack = await createStackEnv('abuse')
-const api = await startApi(stack)
 const PUBLISH_DEADLINE_MS = 2_000
-const ingest = await startIngest(stack, { PUBLISH_FAIL_LIMIT: '1000', RTMP_PUBLISH_DEADLINE_MS: String(PUBLISH_DEADLINE_MS) })
-const owner = await ApiUser.register(api.url, 'victim')
-const legit = await owner.createStream('keeps going')
+const { stack, api, ingest, owner, legit, publisher, live, close } = await startLiveStack('abuse', {
+  PUBLISH_FAIL_LIMIT: '1000',
+  RTMP_PUBLISH_DEADLINE_MS: String(PUBLISH_DEADLINE_MS)
+})
+t.teardown(close)
 /** Every key this file hands to the api or ingest, scanned for in their logs at the end. */
 const keysUsed: string[] = [legit.stream_key]
-const publisher = await publishClipLoop(ingest.rtmpUrl(legit.stream_key), 120, 'legit')
-t.teardown(async () => {
-  await publisher.stop()
-  await ingest.stop()
-  await api.stop()
-  await stack.cleanup()
-})
-const live = await waitFor('legit stream live', async () => {
-  const v = await owner.stream(legit.id)
-  return v.status === 'live' ? v : null
-})
-await waitFor('legit playlist', async () => (await fetch(live.playback_url)).ok)
 const parentBefore = await readdir(path.dirname(stack.mediaRoot))
 
 async function rawConnect(payload: Buffer | null, closeAfterMs = 0): Promise<void> {

@@ -1,9 +1,7 @@
 import t from 'tap'
 import { readFile } from 'node:fs/promises'
-import { ApiUser } from '../../src/api-client.js'
-import { publishClipLoop } from '../../src/ffmpeg.js'
 import { RawRtmpClient } from '../../src/raw-rtmp.js'
-import { createStackEnv, startApi, startIngest } from '../../src/stack.js'
+import { startLiveStack } from '../../src/live-stack.js'
 import { waitFor } from '../../src/wait.js'
 
 // What unauthenticated RTMP connections can make ingest hold in memory (issue 13, item 2). Without caps on its
@@ -14,24 +12,13 @@ const DEADLINE_MS = 3_000
 const BUDGET = 65_536 // RTMP_PREPUBLISH_MAX_BYTES's default
 const HANDSHAKE = 1 + 1536 * 2
 
-const stack = await createStackEnv('rtmpmem')
-const api = await startApi(stack)
-const ingest = await startIngest(stack, { RTMP_PUBLISH_DEADLINE_MS: String(DEADLINE_MS), PUBLISH_FAIL_LIMIT: '1000', LOG_LEVEL: 'warn' })
-const owner = await ApiUser.register(api.url, 'memory')
-const legit = await owner.createStream('keeps going')
 // An accepted publisher (H.264 keyframes of several KB: over the pre-publish caps, within the publisher's).
-const publisher = await publishClipLoop(ingest.rtmpUrl(legit.stream_key), 120, 'legit')
-t.teardown(async () => {
-  await publisher.stop()
-  await ingest.stop()
-  await api.stop()
-  await stack.cleanup()
+const { ingest, owner, legit, live, close } = await startLiveStack('rtmpmem', {
+  RTMP_PUBLISH_DEADLINE_MS: String(DEADLINE_MS),
+  PUBLISH_FAIL_LIMIT: '1000',
+  LOG_LEVEL: 'warn'
 })
-const live = await waitFor('legit stream live', async () => {
-  const v = await owner.stream(legit.id)
-  return v.status === 'live' ? v : null
-})
-await waitFor('legit playlist', async () => (await fetch(live.playback_url)).ok)
+t.teardown(close)
 
 async function rss(): Promise<number> {
   const status = await readFile(`/proc/${ingest.child.pid}/status`, 'utf8')

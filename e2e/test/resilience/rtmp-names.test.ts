@@ -4,36 +4,23 @@ import path from 'node:path'
 import { Queue } from 'bullmq'
 import { Redis } from 'ioredis'
 import { STREAM_EVENTS_QUEUE } from '@livestream/events'
-import { ApiUser } from '../../src/api-client.js'
 import { FFMPEG, publishClipLoop } from '../../src/ffmpeg.js'
 import { startProcess } from '../../src/process.js'
 import { RawRtmpClient } from '../../src/raw-rtmp.js'
-import { createStackEnv, startApi, startIngest } from '../../src/stack.js'
+import { startLiveStack } from '../../src/live-stack.js'
+import { startIngest } from '../../src/stack.js'
 import { waitFor } from '../../src/wait.js'
 
 // Stream names as a hostile client writes them, byte for byte, with a hand-made RTMP client: what ffmpeg and OBS
 // would never send. Ingest must stay up, write nothing, send no event, and keep serving the stream that is live.
-const stack = await createStackEnv('names')
-const api = await startApi(stack)
-const ingest = await startIngest(stack, { PUBLISH_FAIL_LIMIT: '1000' })
-const owner = await ApiUser.register(api.url, 'names')
-const legit = await owner.createStream('keeps going')
-const publisher = await publishClipLoop(ingest.rtmpUrl(legit.stream_key), 180, 'legit')
+const { stack, api, ingest, owner, legit, live, close } = await startLiveStack('names', { PUBLISH_FAIL_LIMIT: '1000' }, 180)
 const redis = new Redis(stack.redisUrl)
 const queue = new Queue(STREAM_EVENTS_QUEUE, { connection: redis, prefix: stack.queuePrefix })
 t.teardown(async () => {
-  await publisher.stop()
-  await ingest.stop()
-  await api.stop()
   await queue.close()
   redis.disconnect()
-  await stack.cleanup()
+  await close()
 })
-const live = await waitFor('legit stream live', async () => {
-  const v = await owner.stream(legit.id)
-  return v.status === 'live' ? v : null
-})
-await waitFor('legit playlist', async () => (await fetch(live.playback_url)).ok)
 const parentBefore = (await readdir(path.dirname(stack.mediaRoot))).sort()
 const cwdBefore = (await readdir(process.cwd())).sort()
 const tcUrl = `rtmp://127.0.0.1:${ingest.rtmpPort}/live`
