@@ -12,6 +12,8 @@ import {
 } from '../schemas/streams.js'
 import { streamView, type StreamRow, type UrlConfig } from '../plugins/app/streams/stream-view.js'
 import type { ParticipantRow } from '../plugins/app/streams/streams-service.js'
+import { documentRoutes } from '../plugins/external/swagger.js'
+import { BearerSecurity } from '../schemas/envelope.js'
 
 const participantView = (p: ParticipantRow) => ({
   id: p.id,
@@ -26,6 +28,7 @@ const participantView = (p: ParticipantRow) => ({
 /** /api/livestream: every route needs a token (checked once for the subtree). */
 const streamsRoutes: FastifyPluginAsyncTypebox<{ urls: UrlConfig }> = async (app, { urls }) => {
   app.addHook('onRequest', app.authenticate)
+  app.addHook('onRoute', documentRoutes({ tags: ['streams'], security: BearerSecurity }))
   const svc = app.streams
   const ownerView = (row: StreamRow) => streamView(row, urls, { forOwner: true })
 

@@ -47,7 +47,10 @@ export default fp(
     const tick = async () => {
       try {
         const reaped = await reapLostStreams({ streams: app.streams, redis: app.redis, queuePrefix: opts.queuePrefix, nodeTimeoutMs: opts.nodeTimeoutMs })
-        for (const r of reaped) app.log.warn(r, 'ended a stream its ingest node lost')
+        for (const r of reaped) {
+          app.metrics.reaperAction(r.reason)
+          app.log.warn(r, 'ended a stream its ingest node lost')
+        }
       } catch (err) {
         // MySQL or Redis down: try again next round.
         app.log.warn({ err }, 'reaper round failed')
@@ -63,5 +66,5 @@ export default fp(
       await running
     })
   },
-  { name: 'reaper', dependencies: ['services', 'redis'] }
+  { name: 'reaper', dependencies: ['services', 'redis', 'metrics'] }
 )

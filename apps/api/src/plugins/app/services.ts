@@ -32,6 +32,7 @@ export default fp(
     const channel = `${opts.queuePrefix}:streams:changed`
     const cache = createStreamCache({
       ttlMs: opts.streamCacheMs,
+      onRead: app.metrics.cacheRead,
       announce: (id) => {
         app.redis.publish(channel, String(id)).catch((err: Error) => app.log.warn({ err: { message: err.message } }, 'stream change not announced'))
       }
@@ -61,5 +62,5 @@ export default fp(
     app.decorate('streams', createStreamsService(app.dbClient, cache))
     app.decorate('users', createUsersService(app.db, createHashGate(opts.hashing), cache))
   },
-  { name: 'services', dependencies: ['db', 'redis'] }
+  { name: 'services', dependencies: ['db', 'redis', 'metrics'] }
 )

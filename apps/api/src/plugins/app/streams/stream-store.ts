@@ -241,6 +241,9 @@ export function createStreamStore(pool: Pool) {
         []
       ),
 
+    /** How many streams are in each status (for metrics): one pass over the status index. */
+    countByStatus: () => rows<{ status: StreamStatus; n: number }>(pool, 'SELECT status, COUNT(*) AS n FROM streams GROUP BY status', []),
+
     /** One ingest event and its ledger row, in one transaction and one round trip (two for a duplicate: the rollback). */
     async writeEvent(event: StreamEvent): Promise<EventOutcome> {
       const [kind, params] = eventParams(event)

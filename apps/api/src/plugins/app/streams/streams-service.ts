@@ -193,6 +193,13 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, cache: Stre
       return outcome
     },
 
+    /** Streams by status, every status present (0 when none). */
+    async countByStatus(): Promise<Record<StreamStatus, number>> {
+      const counts: Record<StreamStatus, number> = { pending: 0, live: 0, ended: 0 }
+      for (const r of await store.countByStatus()) counts[r.status] = Number(r.n)
+      return counts
+    },
+
     /**
      * Ends live streams whose ingest node is gone: silent for longer than `nodeTimeoutMs` (`node-lost`), or alive but no
      * longer holding the stream, as after a restart (`not-on-node`). Streams made live by hand (`POST /start`, no node)
