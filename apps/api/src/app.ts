@@ -23,6 +23,7 @@ import healthRoutes from './routes/health.js'
 import authRoutes from './routes/auth.js'
 import streamsRoutes from './routes/streams.js'
 import metricsRoutes from './routes/metrics.js'
+import adminRoutes from './routes/admin.js'
 
 export type { Config } from './config.js'
 export { loadConfig, ConfigError } from './config.js'
@@ -140,6 +141,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
 
   await app.register(healthRoutes)
   await app.register(metricsRoutes)
+  await app.register(adminRoutes, { loginRateLimit: { max: config.authRateLimit.max, timeWindow: config.authRateLimit.windowMs } })
   await app.register(authRoutes, {
     prefix: '/api/auth',
     rateLimit: { max: config.authRateLimit.max, timeWindow: config.authRateLimit.windowMs }

@@ -11,8 +11,8 @@ declare module 'fastify' {
     authenticateMetrics: (request: FastifyRequest) => Promise<void>
     /** Starts a browser session for the operator (after a login with the token): an HttpOnly cookie. */
     startOperatorSession: (request: FastifyRequest, reply: FastifyReply) => void
-    /** True when `token` is the operator token (constant time). */
-    isOperatorToken: (token: string) => boolean
+    /** Throws unless `token` is the operator token (compared in constant time): 401, or 403 when none is configured. */
+    verifyOperatorToken: (token: string) => void
   }
 }
 
@@ -66,7 +66,10 @@ export default fp(
       return timingSafeEqual(digest(value.slice(dot + 1)), digest(sessionMac(expiry)))
     }
 
-    app.decorate('isOperatorToken', (token: string) => operator !== null && sameSecret(token, operator))
+    app.decorate('verifyOperatorToken', (token: string) => {
+      if (!operator) throw notConfigured()
+      if (!sameSecret(token, operator)) throw new UnauthorizedError('operator credentials required')
+    })
 
     app.decorate('authenticateOperator', async (request: FastifyRequest) => {
       if (!operator) throw notConfigured()
