@@ -13,7 +13,7 @@ import { startReadiness } from './readiness.js'
 import { createMediaServer } from './media-server.js'
 import { recheckKeys } from './key-recheck.js'
 import { everyNoOverlap } from './no-overlap-timer.js'
-import { renderMetrics } from './metrics.js'
+import { IngestMetrics, TrafficCounter } from './metrics.js'
 import { PublishAuth } from './publish-auth.js'
 
 export interface IngestHandle {
@@ -42,6 +42,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
   })
   // The live windows: the packagers fill them, media HTTP serves them, all in memory.
   const windows = new MediaWindows()
+  const metrics = new IngestMetrics(config.nodeId)
   const live = new LiveStreams({
     windows,
     segmentSeconds: config.hlsSegmentSeconds,
@@ -51,6 +52,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     mediaRetentionMs: config.mediaRetentionMs,
     playbackBaseUrl: config.publicUrl,
     producer,
+    observer: metrics.observer,
     log
   })
   const heartbeat = new Heartbeat({
@@ -81,9 +83,15 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     headersTimeout: config.http.headersTimeout,
     health,
     ready: () => readiness.ready(),
-    metrics: () => renderMetrics(config.nodeId, live, windows, auth, producer),
+    metrics: () => metrics.render(),
     log
   })
+  const rtmpTraffic = new TrafficCounter()
+  const mediaTraffic = new TrafficCounter()
+  rtmpTraffic.watch(media.rtmpServer)
+  mediaTraffic.watch(http)
+  // Viewers (once counted) and draining (once it exists) are wired here: `viewers: () => …`, `draining: () => …`.
+  metrics.readFrom({ live, windows, auth, producer, rtmp: rtmpTraffic, media: mediaTraffic })
 
   // Streams ended through the api lose their publisher and end here; a rotated key cuts the publisher but leaves the
   // stream its reconnect window, for the owner to come back with the new key.
@@ -111,6 +119,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
   await once(http, 'listening')
   await media.run()
   heartbeat.start()
+  rtmpTraffic.start()
   log.info({ rtmpPort: config.rtmpPort, httpPort: config.httpPort, nodeId: config.nodeId, publicUrl: config.publicUrl }, 'ingest ready')
 
   // The close order, in one place; each step is awaited before the next.
@@ -127,6 +136,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     ['stop timers', () => {
       recheck.stop()
       readiness.stop()
+      rtmpTraffic.stop()
     }],
     ['stop accepting publishes', () => media.stopAccepting()],
     ['end streams (unpublish events into the outbox)', () => live.endAll('node-shutdown')],
