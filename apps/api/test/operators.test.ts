@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
+import { readFile } from 'node:fs/promises'
 import { Worker } from 'bullmq'
 import { Redis } from 'ioredis'
 import t from 'tap'
@@ -14,9 +15,21 @@ const app = await build(t, { OPERATOR_TOKEN })
 const queue = app.observedQueues.get(STREAM_EVENTS_QUEUE)!
 const operator = { authorization: `Bearer ${OPERATOR_TOKEN}` }
 
+/** Every value the repository's examples give these variables: an operator may copy one. */
+async function shippedValues(name: string): Promise<string[]> {
+  const out: string[] = []
+  for (const file of ['envs/env.example', 'infra/k8s/config.yaml', 'infra/compose.yaml', 'README.md']) {
+    const text = await readFile(new URL(`../../../${file}`, import.meta.url), 'utf8').catch(() => '')
+    for (const m of text.matchAll(new RegExp(`^[ \\t]*(?:export[ \\t]+)?${name}[ \\t]*[=:][ \\t]*([^\\s#\`'"|]+)`, 'gm'))) {
+      if (!m[1]!.startsWith('$')) out.push(m[1]!)
+    }
+  }
+  return out
+}
+
 t.test('OPERATOR_TOKEN and METRICS_TOKEN: placeholders and weak values stop the start, naming the variable', async (t) => {
   for (const name of ['OPERATOR_TOKEN', 'METRICS_TOKEN']) {
-    for (const weak of [...SHIPPED_PLACEHOLDERS, 'a'.repeat(40), 'short', 'abcdabcdabcdabcdabcdabcdabcdabcdabcd', 'example-operator-token-0123456789abcdef']) {
+    for (const weak of [...SHIPPED_PLACEHOLDERS, ...(await shippedValues(name)), 'a'.repeat(40), 'short', 'abcdabcdabcdabcdabcdabcdabcdabcdabcd', 'example-operator-token-0123456789abcdef']) {
       t.throws(() => testConfig('mysql://x@127.0.0.1/x', { [name]: weak }), { name: 'ConfigError', message: new RegExp(`invalid environment variable ${name}`) }, `${name}=${weak.slice(0, 12)}…`)
     }
   }
