@@ -28,12 +28,12 @@ export async function handleStreamEvent(data: unknown, streams: Pick<StreamsServ
   return { event, outcome: await streams.applyEvent(event) }
 }
 
+const EVENT_TYPES = new Set<string>(StreamEventSchema.anyOf.map((s) => s.properties.type.const))
 /** The type of a payload for metrics: one of the contract's, or `invalid` (label values stay a closed set). */
 function eventTypeOf(data: unknown): string {
   const type = (data as { type?: unknown } | null)?.type
   return typeof type === 'string' && EVENT_TYPES.has(type) ? type : 'invalid'
 }
-const EVENT_TYPES = new Set<string>(StreamEventSchema.anyOf.map((s) => s.properties.type.const))
 
 /**
  * The BullMQ worker applying ingest events. Its connection waits for Redis forever (`maxRetriesPerRequest: null`), so a
