@@ -53,6 +53,16 @@ t.test('the OpenAPI document is valid OpenAPI 3.1', async (t) => {
   const result = await new Validator().validate(doc)
   t.same(result.errors ?? [], [], 'no validation errors')
   t.equal(result.valid, true)
+  const broken = structuredClone(doc)
+  broken.paths['/api/livestream/streams/{id}'].get.responses['200'] = { content: 'not a media map' }
+  t.equal((await new Validator().validate(broken)).valid, false, 'the validator does refuse a broken document')
+})
+
+t.test('DOCS_ENABLED=false serves neither the document nor the UI', async (t) => {
+  const bare = await build(t, { DOCS_ENABLED: 'false' })
+  for (const url of ['/docs', '/docs/json', '/docs/static/swagger-ui-bundle.js']) {
+    t.equal((await bare.inject({ method: 'GET', url })).statusCode, 404, url)
+  }
 })
 
 t.test('every route follows the documentation rules or is explicitly hidden', async (t) => {
