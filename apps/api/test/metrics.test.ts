@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
+import { Histogram, Registry, type Metric } from 'prom-client'
 import { heartbeatKey, newEventId, STREAM_EVENTS_QUEUE } from '@livestream/events'
+import { DURATION_BUCKETS, RequestDurations } from '../src/plugins/app/operators/request-durations.js'
 import { as, assertEnvelope, build, register } from './helper.js'
 
 const OPERATOR_TOKEN = randomBytes(32).toString('base64url')
@@ -66,6 +68,28 @@ t.test('request durations are labelled by route pattern and status, never by URL
   t.ok(routes.has('/api/livestream/streams/:id'))
   t.same([...routes].filter((r) => /999999999|777|\/no\/such|\/streams\/\d/.test(r)), [], 'no raw URL in any route label')
   t.match(text, /http_request_duration_seconds_bucket\{le="0.005",method="GET",route="\/api\/livestream\/streams\/:id",status_code="200"\}/)
+})
+
+t.test('the hand-kept request histogram renders exactly as prom-client renders the same observations', async (t) => {
+  const ours = new Registry()
+  const durations = new RequestDurations()
+  ours.registerMetric(durations as unknown as Metric)
+  const theirs = new Registry()
+  const reference = new Histogram({ name: durations.name, help: durations.help, labelNames: ['method', 'route', 'status_code'], buckets: [...DURATION_BUCKETS], registers: [theirs] })
+  const seen: Array<[string, string, number, number]> = [
+    ['GET', '/a/:id', 200, 0.001], // on a bound: counted in it (le)
+    ['GET', '/a/:id', 200, 0.003],
+    ['GET', '/a/:id', 200, 20], // past the last bound: +Inf only
+    ['POST', '/a/:id', 201, 0.2],
+    ['GET', 'unmatched', 404, 0]
+  ]
+  for (const [method, route, status, seconds] of seen) {
+    durations.observe(method, route, status, seconds)
+    reference.observe({ method, route, status_code: String(status) }, seconds)
+  }
+  const lines = async (r: Registry) => (await r.metrics()).split('\n').filter(Boolean).sort()
+  t.same(await lines(ours), await lines(theirs))
+  t.match(await ours.metrics(), /http_request_duration_seconds_bucket\{le="0.001",method="GET",route="\/a\/:id",status_code="200"\} 1\n/)
 })
 
 t.test('the default process metrics are there, the event loop lag among them', async (t) => {

@@ -1,7 +1,8 @@
 import fp from 'fastify-plugin'
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client'
 import { heartbeatKey, parseHeartbeats } from '@livestream/events'
 import type { CacheReadResult } from '../streams/stream-cache.js'
+import { RequestDurations } from './request-durations.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -28,8 +29,6 @@ export interface MetricsOptions {
   streamCountCacheMs?: number
 }
 
-// Seconds. A cached `GET /streams/:id` answers in well under a millisecond; a password hash takes ~50-100 ms.
-const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 const QUEUE_STATES = ['waiting', 'active', 'failed', 'delayed', 'completed'] as const
 const STREAM_STATUSES = ['pending', 'live', 'ended'] as const
 
@@ -38,8 +37,8 @@ const STREAM_STATUSES = ['pending', 'live', 'ended'] as const
  * registry would refuse the second). Label values are bounded: the route is the pattern Fastify matched (never the
  * URL), `unmatched` when none did; event types and outcomes, reasons and states are closed sets.
  *
- * The request hook is the only per-request cost: one `onResponse`, one Map lookup for the labelled child, one
- * `observe`. Queue depths, consumer lag, streams by status and ingest nodes are read when Prometheus scrapes.
+ * The request hook is the only per-request cost: one `onResponse` counting into a plain array (request-durations.ts).
+ * Queue depths, consumer lag, streams by status and ingest nodes are read when Prometheus scrapes.
  */
 export default fp(
   async (app, opts: MetricsOptions) => {
@@ -71,24 +70,10 @@ export default fp(
       })
     }
 
-    const httpDuration = new Histogram({
-      name: 'http_request_duration_seconds',
-      help: 'Time to answer HTTP requests, by method, route pattern and status code.',
-      labelNames: ['method', 'route', 'status_code'],
-      buckets: DURATION_BUCKETS,
-      registers: [registry]
-    })
-    type Child = ReturnType<typeof httpDuration.labels>
-    const children = new Map<string, Child>()
+    const durations = new RequestDurations()
+    registry.registerMetric(durations as unknown as Metric)
     app.addHook('onResponse', (request, reply, done) => {
-      const route = request.routeOptions.url ?? 'unmatched'
-      const key = `${request.method} ${reply.statusCode} ${route}`
-      let child = children.get(key)
-      if (child === undefined) {
-        child = httpDuration.labels(request.method, route, String(reply.statusCode))
-        children.set(key, child)
-      }
-      child.observe(reply.elapsedTime / 1000)
+      durations.observe(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000)
       done()
     })
 
