@@ -104,7 +104,8 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     redisUrl: config.redisUrl,
     queuePrefix: config.queuePrefix,
     streamCacheMs: config.streamCacheMs,
-    hashing: config.authHashing
+    hashing: config.authHashing,
+    urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl }
   })
   await app.register(authPlugin, {
     secret: config.jwtSecret,

@@ -3,6 +3,9 @@ import { Envelope, ListEnvelope, errorResponses, IdParamSchema, PageQuery } from
 import { DisplayText } from './text.js'
 
 const Status = Type.Union([Type.Literal('pending'), Type.Literal('live'), Type.Literal('ended')])
+const Connection = Type.Union([Type.Literal('connected'), Type.Literal('reconnecting'), Type.Null()], {
+  description: "A live stream's publisher: `connected`, or `reconnecting` while the reconnect window runs; null when not live"
+})
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
 
 const streamFields = {
@@ -10,6 +13,9 @@ const streamFields = {
   ref_no: Type.String(),
   title: Type.String(),
   status: Status,
+  connection: Connection,
+  viewer_count: Type.Integer({ minimum: 0, description: 'players watching now, over every ingest node' }),
+  peak_viewer_count: Type.Integer({ minimum: 0, description: 'the most players watching at once' }),
   user_id: Type.Integer(),
   playback_id: Type.String(),
   playback_url: Type.String(),

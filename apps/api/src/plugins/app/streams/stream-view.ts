@@ -1,4 +1,5 @@
 import type { streams, users } from '@livestream/db'
+import type { ParticipantRow } from './stream-store.js'
 
 export type StreamRow = typeof streams.$inferSelect
 export type Owner = Pick<typeof users.$inferSelect, 'id' | 'displayName'>
@@ -29,6 +30,9 @@ export function streamView(row: StreamRow, urls: UrlConfig, opts: { owner?: Owne
     ref_no: row.refNo,
     title: row.title,
     status: row.status,
+    connection: row.status === 'live' ? (row.connection ?? 'connected') : null,
+    viewer_count: row.viewerCount,
+    peak_viewer_count: row.peakViewerCount,
     user_id: row.userId,
     playback_id: row.playbackId,
     ...playbackUrls(row, urls),
@@ -43,3 +47,15 @@ export function streamView(row: StreamRow, urls: UrlConfig, opts: { owner?: Owne
   }
 }
 export type StreamView = ReturnType<typeof streamView>
+
+/** A participation as JSON. */
+export const participantView = (p: ParticipantRow) => ({
+  id: p.id,
+  stream_id: p.streamId,
+  user_id: p.userId,
+  display_name: p.displayName,
+  role: p.role,
+  joined_at: p.joinedAt.toISOString(),
+  left_at: p.leftAt ? p.leftAt.toISOString() : null
+})
+export type ParticipantView = ReturnType<typeof participantView>
