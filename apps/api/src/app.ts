@@ -125,7 +125,8 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     await app.register(reaperPlugin, {
       queuePrefix: config.queuePrefix,
       nodeTimeoutMs: config.reaper.nodeTimeoutMs,
-      intervalMs: config.reaper.intervalMs
+      intervalMs: config.reaper.intervalMs,
+      noPublisherTimeoutMs: config.reaper.noPublisherTimeoutMs
     })
   }
 
