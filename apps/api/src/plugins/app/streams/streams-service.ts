@@ -344,6 +344,9 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, opts: Strea
       return ended
     },
 
+    /** The stream as the database has it now, past the read cache (live updates' snapshots). */
+    getFresh: mustGet,
+
     /** How many are in the stream now (open participations). */
     participantCount: (streamId: number) => store.openParticipants(streamId),
 
