@@ -48,6 +48,7 @@ async function sse(base: string, path: string, who: TestUser | null, headers: Re
 }
 const events = (id: number) => `/api/livestream/streams/${id}/events`
 const json = (e: SseEvent) => JSON.parse(e.data)
+const state = (e: SseEvent) => json(e).stream.status as string
 const ingest = (e: Omit<StreamEvent, 'id' | 'nodeId' | 'sessionId' | 'at'> & Record<string, unknown>) =>
   one.app.streams.applyEvent({ id: newEventId(), nodeId: 'node-sse', sessionId: 'sess-sse', at: new Date().toISOString(), ...e } as StreamEvent)
 
@@ -208,6 +209,36 @@ t.test('heartbeats are comment lines sent while nothing happens', async (t) => {
   const until = Date.now() + 10_000
   while (!c.comments.includes('hb') && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
   t.ok(c.comments.includes('hb'), 'a `: hb` line arrived (SSE_HEARTBEAT_MS=1000 here)')
+})
+
+t.test('an SSE connection outlives the idle-socket timeout of ordinary requests', async (t) => {
+  const idle = await buildApp({ config: testConfig(db.url, { ...env, CONNECTION_TIMEOUT_MS: '300', SSE_HEARTBEAT_MS: '60000' }), consumer: false, reaper: false })
+  apps.push(idle)
+  await idle.listen({ port: 0, host: '127.0.0.1' })
+  const port = (idle.server.address() as { port: number }).port
+  const s = await create('idle')
+  const c = await sse(`http://127.0.0.1:${port}`, events(s.id), await register(one.app, 'frank'))
+  await c.next('snapshot', (e) => e.event === 'snapshot')
+  // Nothing is written for four idle timeouts (no heartbeat due for a minute): an ordinary socket would be cut by now.
+  await new Promise((r) => setTimeout(r, 1_200))
+  await A('POST', `/api/livestream/streams/${s.id}/start`)
+  t.equal(state(await c.next('live after the idle spell', (e) => e.event === 'status')), 'live', 'still open, still fed')
+})
+
+t.test('after its Redis subscription is cut and comes back, a process sends every client the current state, then updates again', async (t) => {
+  const s = await create('resubscribed')
+  const c = await sse(two.url, events(s.id), await register(one.app, 'gina'))
+  await c.next('snapshot', (e) => e.event === 'snapshot')
+  // Cut this deployment's subscriptions (named after its channel) at the server, as a Redis restart or a network cut would.
+  const redis = two.app.redis
+  const list = (await redis.client('LIST')) as string
+  const ids = list.split('\n').filter((l) => l.includes(`name=${prefix}:live-updates `)).map((l) => /id=(\d+)/.exec(l)?.[1])
+  t.ok(ids.length >= 1, 'the subscriptions are found by name')
+  for (const id of ids) await redis.client('KILL', 'ID', id!)
+  const again = await c.next('a fresh snapshot', (e) => e.event === 'snapshot', { from: 1 })
+  t.equal(state(again), 'pending')
+  await A('POST', `/api/livestream/streams/${s.id}/start`)
+  t.equal(state(await c.next('live, subscribed again', (e) => e.event === 'status')), 'live')
 })
 
 t.test('the public endpoints by playback id: only public fields, no participants events, a cap per address', async (t) => {

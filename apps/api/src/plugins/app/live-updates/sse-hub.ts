@@ -78,7 +78,13 @@ export class SseHub {
   }
 
   private async subscribe(): Promise<void> {
-    const sub = new Redis(this.opts.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: (n) => Math.min(n * 200, 2_000) })
+    const sub = new Redis(this.opts.redisUrl, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+      retryStrategy: (n) => Math.min(n * 200, 2_000),
+      // Named after the channel, so an operator can tell these connections apart in CLIENT LIST.
+      connectionName: this.opts.log.channel
+    })
     this.sub = sub
     sub.on('error', (err) => this.opts.logger.debug({ err: { message: err.message } }, 'live updates subscriber connection problem'))
     sub.on('message', (_channel: string, message: string) => {
