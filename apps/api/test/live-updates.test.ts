@@ -254,6 +254,15 @@ t.test('the public endpoints by playback id: only public fields, no participants
   t.equal((await one.app.inject({ method: 'GET', url: '/api/public/streams/nosuchplaybackid00' })).statusCode, 404)
   t.equal((await one.app.inject({ method: 'GET', url: '/api/public/streams/bad!id' })).statusCode, 400)
 
+  const preflight = await one.app.inject({
+    method: 'OPTIONS',
+    url: `/api/public/streams/${s.playback_id}/events`,
+    headers: { origin: 'https://elsewhere.example', 'access-control-request-headers': 'last-event-id' }
+  })
+  t.equal(preflight.statusCode, 204, 'a cross-origin preflight is answered')
+  t.equal(preflight.headers['access-control-allow-origin'], '*')
+  t.match(preflight.headers['access-control-allow-headers'], /last-event-id/)
+
   const pub = await sse(two.url, `/api/public/streams/${s.playback_id}/events`, null)
   t.equal(pub.status, 200)
   const snap = json(await pub.next('public snapshot', (e) => e.event === 'snapshot'))

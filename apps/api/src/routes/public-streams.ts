@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { publicStreamEventsSchema, publicStreamSchema } from '../schemas/live-updates.js'
+import { publicPreflightSchema, publicStreamEventsSchema, publicStreamSchema } from '../schemas/live-updates.js'
 import { publicStream } from '../plugins/app/live-updates/live-update.js'
 import { streamView, type UrlConfig } from '../plugins/app/streams/stream-view.js'
 
@@ -35,6 +35,17 @@ const publicStreamsRoutes: FastifyPluginAsyncTypebox<{ urls: UrlConfig; maxPerAd
       throw err
     })
     return { success: true, data: publicStream(streamView(stream, urls)), message: 'ok' }
+  })
+
+  // A cross-origin EventSource that reconnects sends Last-Event-ID, which is not a CORS-safelisted header: browsers may
+  // ask first.
+  app.options('/streams/:playback_id/events', { schema: publicPreflightSchema }, async (_request, reply) => {
+    return reply
+      .code(204)
+      .header('access-control-allow-methods', 'GET')
+      .header('access-control-allow-headers', 'last-event-id, cache-control')
+      .header('access-control-max-age', '86400')
+      .send()
   })
 
   app.get('/streams/:playback_id/events', { schema: publicStreamEventsSchema }, async (request, reply) => {

@@ -51,3 +51,8 @@ export const publicStreamEventsSchema = {
   headers: LastEventIdHeaders,
   response: EventStream
 }
+
+export const publicPreflightSchema = {
+  params: PlaybackIdParamSchema,
+  response: { 204: { description: 'CORS preflight: GET from any origin, with Last-Event-ID', type: 'null' }, ...errorResponses }
+}

@@ -99,7 +99,12 @@ export default fp(
       }
       const res = reply.raw
       const client: SseClient = { streamId: o.streamId, audience: o.audience, res, slot, pending: [], lastId: undefined }
-      res.once('close', () => hub.remove(client))
+      // The client may hang up while its first answer is prepared: then it is removed as soon as it was added.
+      let gone = false
+      res.once('close', () => {
+        gone = true
+        hub.remove(client)
+      })
       let first: () => void
       try {
         await hub.ready().catch(() => {
@@ -125,7 +130,7 @@ export default fp(
         throw err
       }
       reply.hijack()
-      if (res.destroyed) {
+      if (gone || res.destroyed) {
         hub.remove(client)
         return
       }
