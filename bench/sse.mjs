@@ -5,6 +5,7 @@
 // it, so that a saturated generator would show.
 import { fork } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import os, { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import { machine, pct, sleep, table, writeResults } from './lib.mjs'
@@ -50,6 +51,7 @@ function generator() {
   return { child, pid: child.pid, next, send: (m) => child.send(m) }
 }
 
+const loadBefore = loadavg()[0]
 const stack = await benchStack('sse')
 const gens = []
 try {
@@ -155,7 +157,7 @@ ${memory}
 ${out}
 
 - ${verdict}
-- The generators' CPU is shown beside each round: far from a core each, they were not what bounded the figures. The machine was shared with other work at the time (other engineers' builds and tests), so absolutes are noisy.`
+- The generators' CPU is shown beside each round: far from a core each, they were not what bounded the figures. Nor was the api's own CPU (under a core in every round): the rest of each figure is waiting, for MariaDB's commit, for Redis, and for a core. The machine was shared with other work at the time (other engineers' builds and tests: load average ${loadBefore.toFixed(1)} before the run, ${loadavg()[0].toFixed(1)} after, on ${os.cpus().length} cores), so absolutes are noisy.`
   )
 } finally {
   for (const g of gens) {
