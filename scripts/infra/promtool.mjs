@@ -17,7 +17,8 @@ export function promtoolAvailable() {
 function run(args, shownAs) {
   const r = spawnSync('promtool', args, { encoding: 'utf8' })
   if (r.status === 0) return []
-  return [`${shownAs}: promtool ${args[0]} ${args[1]} failed:\n    ${`${r.stdout}${r.stderr}`.trim().replace(/\n/g, '\n    ')}`]
+  const lines = [...new Set(`${r.stdout}${r.stderr}`.split('\n').map((l) => l.trim()).filter(Boolean))]
+  return [`${shownAs}: promtool ${args[0]} ${args[1]} failed:\n    ${lines.join('\n    ')}`]
 }
 
 /** `promtool check config --syntax-only`, Kubernetes discovery swapped for static targets first. */
