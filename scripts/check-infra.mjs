@@ -3,12 +3,14 @@
 //   infra/compose.yaml        against the Compose Specification's JSON schema
 //   infra/prometheus/         promtool check config / check rules / test rules (Debian's prometheus package)
 //   PromQL everywhere         parsed with Prometheus's grammar; metrics and labels only from infra/metrics.json
+//   infra/grafana/            the dashboard's data source binding and panel grid
 // It first feeds each checker inputs it must refuse (scripts/infra/self-test.mjs). Nothing here runs a container:
 // CI has no container engine.
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { checkComposeFile } from './infra/compose.mjs'
+import { checkDashboard } from './infra/grafana.mjs'
 import { checkKubernetesYaml } from './infra/kubernetes.mjs'
 import { checkPromql, metricCatalog } from './infra/promql.mjs'
 import { checkPrometheusConfig, checkRules, promtoolAvailable, testRules } from './infra/promtool.mjs'
@@ -53,6 +55,7 @@ try {
 } catch (err) {
   problems.push(`${rel(dashboardFile)}: not JSON: ${err.message}`)
 }
+problems.push(...checkDashboard(dashboard, rel(dashboardFile)))
 const fromDashboard = dashboardQueries(dashboard, rel(dashboardFile))
 problems.push(...fromDashboard.problems)
 queries.push(...fromDashboard.queries)

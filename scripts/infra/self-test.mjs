@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { checkComposeFile } from './compose.mjs'
+import { checkDashboard } from './grafana.mjs'
 import { checkKubernetesYaml } from './kubernetes.mjs'
 import { checkPromql } from './promql.mjs'
 import { checkPrometheusConfig, checkRules } from './promtool.mjs'
@@ -16,6 +17,14 @@ spec:
   selector: { matchLabels: { app: bad } }
   template: { metadata: { labels: { app: bad } }, spec: { containers: [{ name: c, image: i }] } }
 `
+
+const BAD_DASHBOARD = {
+  uid: 'bad',
+  title: 'bad',
+  schemaVersion: 39,
+  templating: { list: [{ name: 'DS_PROMETHEUS', type: 'datasource', query: 'prometheus' }] },
+  panels: [{ id: 1, type: 'stat', title: 'a', datasource: { type: 'prometheus', uid: 'abc123' }, gridPos: { x: 0, y: 0, w: 4, h: 4 }, targets: [] }]
+}
 
 /** @returns {Promise<{ refused: number, missed: string[] }>} */
 export async function selfTest(catalog, { promtool }) {
@@ -34,7 +43,8 @@ export async function selfTest(catalog, { promtool }) {
     ['PromQL with an unclosed bracket', () => checkPromql('sum(rate(livestream_ingest_received_bytes_total[5m])', catalog, 'q')],
     ['a metric name not in metrics.json', () => checkPromql('sum(livestream_ingest_live_stream)', catalog, 'q')],
     ['a label the metric does not have', () => checkPromql('http_request_duration_seconds_count{status="500"}', catalog, 'q')],
-    ['a label value never exported', () => checkPromql('livestream_ingest_nodes{state="dead"}', catalog, 'q')]
+    ['a label value never exported', () => checkPromql('livestream_ingest_nodes{state="dead"}', catalog, 'q')],
+    ['a dashboard panel bound to a fixed data source', () => checkDashboard(BAD_DASHBOARD, 'dash.json')]
   ]
   if (promtool) {
     cases.push(
