@@ -1,5 +1,5 @@
 // Kubernetes manifests against the API's own schemas, as compiled into kubernetes-models (one validator per
-// apiVersion and kind, Kubernetes 1.3x). A kind it does not know is an error, not a pass.
+// apiVersion and kind, Kubernetes 1.31). A kind it does not know is an error, not a pass.
 import { parseAllDocuments } from 'yaml'
 
 /** `apps/v1` -> `kubernetes-models/apps/v1`; the core group (`v1`) -> `kubernetes-models/v1`. */
