@@ -1,5 +1,5 @@
 // `pnpm lint` runs this: the infra/ folder checked against the schemas and tools it is written for.
-//   infra/k8s/*.yaml          every document against the Kubernetes schemas of its apiVersion and kind
+//   infra/k8s/*.yaml          every document against the Kubernetes schemas of its apiVersion and kind, no unknown field
 //   infra/compose.yaml        against the Compose Specification's JSON schema
 //   infra/prometheus/         promtool check config / check rules / test rules (Debian's prometheus package)
 //   PromQL everywhere         parsed with Prometheus's grammar; metrics and labels only from infra/metrics.json
@@ -11,7 +11,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { checkComposeFile } from './infra/compose.mjs'
 import { checkDashboard } from './infra/grafana.mjs'
-import { checkKubernetesYaml } from './infra/kubernetes.mjs'
+import { checkKubernetes } from './infra/kubernetes.mjs'
 import { checkPromql, metricCatalog } from './infra/promql.mjs'
 import { checkPrometheusConfig, checkRules, promtoolAvailable, testRules } from './infra/promtool.mjs'
 import { alertQueries, dashboardQueries, kubernetesQueries } from './infra/queries.mjs'
@@ -36,14 +36,10 @@ const self = await selfTest(catalog, { promtool })
 for (const name of self.missed) problems.push(`self-test: the checkers accepted ${name}`)
 
 const k8sFiles = readdirSync(at('k8s')).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => at('k8s', f))
-const queries = []
-let k8sDocs = 0
-for (const f of k8sFiles) {
-  const text = read(f)
-  k8sDocs += text.split(/^---$/m).filter((d) => /^\s*kind:/m.test(d)).length
-  problems.push(...(await checkKubernetesYaml(text, rel(f))))
-  queries.push(...kubernetesQueries(text, rel(f)))
-}
+const k8sSources = k8sFiles.map((f) => ({ text: read(f), file: rel(f) }))
+const k8s = await checkKubernetes(k8sSources)
+problems.push(...k8s.problems)
+const queries = k8sSources.flatMap(({ text, file }) => kubernetesQueries(text, file))
 
 problems.push(...checkComposeFile(at('compose.yaml'), 'infra/compose.yaml'))
 
@@ -73,7 +69,7 @@ if (problems.length > 0) {
   process.exit(1)
 }
 console.log(
-  `infra: ${k8sDocs} Kubernetes documents, infra/compose.yaml, ${queries.length} PromQL queries` +
+  `infra: ${k8s.documents} Kubernetes documents, infra/compose.yaml, ${queries.length} PromQL queries` +
     (promtool ? `, ${prometheusConfigs.length} Prometheus configs, alert rules and their unit tests (promtool)` : '') +
     ` all valid; self-test: ${self.refused} bad inputs refused`
 )

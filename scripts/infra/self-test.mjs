@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { checkComposeFile } from './compose.mjs'
 import { checkDashboard } from './grafana.mjs'
-import { checkKubernetesYaml } from './kubernetes.mjs'
+import { checkKubernetes } from './kubernetes.mjs'
 import { checkPromql } from './promql.mjs'
 import { checkPrometheusConfig, checkRules } from './promtool.mjs'
 
@@ -35,9 +35,10 @@ export async function selfTest(catalog, { promtool }) {
     return p
   }
   const cases = [
-    ['a Deployment with replicas: two', () => checkKubernetesYaml(DEPLOYMENT('two'), 'bad.yaml')],
-    ['a kind Kubernetes does not have', () => checkKubernetesYaml(DEPLOYMENT(1, 'Deploymnet'), 'bad.yaml')],
-    ['a container without a name', () => checkKubernetesYaml(DEPLOYMENT(1).replace('name: c, ', ''), 'bad.yaml')],
+    ['a Deployment with replicas: two', () => kubernetesCase('replicas-two')],
+    ['a kind Kubernetes does not have', () => kubernetesCase('unknown-kind')],
+    ['a container without a name', () => kubernetesCase('nameless-container')],
+    ['a misspelt field (replica)', () => kubernetesCase('misspelt-field')],
     ['a compose service with a misspelt key', () => checkComposeFile(file('compose.yaml', 'services:\n  a: { image: x, stop_grace_periods: 40s }\n'))],
     ['a compose healthcheck interval as a number', () => checkComposeFile(file('compose2.yaml', 'services:\n  a: { image: x, healthcheck: { test: [CMD, true], interval: 5 } }\n'))],
     ['PromQL with an unclosed bracket', () => checkPromql('sum(rate(livestream_ingest_received_bytes_total[5m])', catalog, 'q')],
@@ -52,6 +53,14 @@ export async function selfTest(catalog, { promtool }) {
       ['a scrape interval that is not a duration', () => checkPrometheusConfig(file('prom.yml', 'global: { scrape_interval: 15 parsecs }\n'))]
     )
   }
+  // The Kubernetes cases in one run (the unknown-field pass compiles them together), told apart by file name.
+  const kubernetes = await checkKubernetes([
+    { file: 'replicas-two', text: DEPLOYMENT('two') },
+    { file: 'unknown-kind', text: DEPLOYMENT(1, 'Deploymnet') },
+    { file: 'nameless-container', text: DEPLOYMENT(1).replace('name: c, ', '') },
+    { file: 'misspelt-field', text: DEPLOYMENT(1).replace('replicas:', 'replica:') }
+  ])
+  const kubernetesCase = (file) => kubernetes.problems.filter((p) => p.startsWith(`${file}#`))
   const missed = []
   try {
     for (const [name, check] of cases) {
