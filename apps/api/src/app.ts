@@ -24,6 +24,9 @@ import authRoutes from './routes/auth.js'
 import streamsRoutes from './routes/streams.js'
 import metricsRoutes from './routes/metrics.js'
 import adminRoutes from './routes/admin.js'
+import liveUpdatesPlugin from './plugins/app/live-updates/live-updates.js'
+import liveUpdatesRoutes from './routes/live-updates.js'
+import publicStreamsRoutes from './routes/public-streams.js'
 
 export type { Config } from './config.js'
 export { loadConfig, ConfigError } from './config.js'
@@ -115,13 +118,23 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     redisUrl: config.redisUrl,
     queuePrefix: config.queuePrefix,
     streamCacheMs: config.streamCacheMs,
-    hashing: config.authHashing
+    hashing: config.authHashing,
+    urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl }
   })
   await app.register(authPlugin, {
     secret: config.jwtSecret,
     expiresIn: config.jwtExpiresIn,
     userExists: async (id) => (await app.users.findById(id)) !== null,
     userCacheMs: config.authUserCacheMs
+  })
+  // Before the consumer and the reaper: every process that changes streams feeds live updates.
+  await app.register(liveUpdatesPlugin, {
+    redisUrl: config.redisUrl,
+    prefix: config.queuePrefix,
+    urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl },
+    heartbeatMs: config.liveUpdates.heartbeatMs,
+    replayEvents: config.liveUpdates.replayEvents,
+    replayTtlMs: config.liveUpdates.replayTtlMs
   })
   if (opts.consumer ?? config.consumer.enabled) {
     await app.register(consumerPlugin, {
@@ -135,7 +148,8 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     await app.register(reaperPlugin, {
       queuePrefix: config.queuePrefix,
       nodeTimeoutMs: config.reaper.nodeTimeoutMs,
-      intervalMs: config.reaper.intervalMs
+      intervalMs: config.reaper.intervalMs,
+      noPublisherTimeoutMs: config.reaper.noPublisherTimeoutMs
     })
   }
 
@@ -149,6 +163,12 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(streamsRoutes, {
     prefix: '/api/livestream',
     urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl }
+  })
+  await app.register(liveUpdatesRoutes, { prefix: '/api/livestream', maxPerUser: config.liveUpdates.maxPerUser })
+  await app.register(publicStreamsRoutes, {
+    prefix: '/api/public',
+    urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl },
+    maxPerAddress: config.liveUpdates.maxPerAddress
   })
   return app
 }

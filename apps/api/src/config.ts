@@ -60,7 +60,17 @@ export const EnvSchema = Type.Object({
   // A scrape-only bearer token for GET /metrics, so Prometheus need not hold the operator token. Optional.
   METRICS_TOKEN: Type.Optional(Type.String()),
   // Serve the OpenAPI document (/docs/json) and its UI (/docs).
-  DOCS_ENABLED: Flag(true)
+  DOCS_ENABLED: Flag(true),
+  // A stream made live by hand (POST /start) that no publisher reaches within this ends as `no-publisher`; 0: never.
+  NO_PUBLISHER_TIMEOUT_MS: Int(600_000),
+  // Live updates (SSE): a comment line this often keeps proxies from closing an idle stream.
+  SSE_HEARTBEAT_MS: Int(15_000, 1_000),
+  // Open live-update connections per user (over every api process), and per client address on the public ones.
+  SSE_MAX_PER_USER: Int(10, 1),
+  SSE_MAX_PER_ADDRESS: Int(20, 1),
+  // Updates kept per stream for Last-Event-ID replay, and for how long after the last one.
+  SSE_REPLAY_EVENTS: Int(200, 1),
+  SSE_REPLAY_TTL_MS: Int(3_600_000, 1_000)
 })
 
 /** The api's configuration, grouped by what uses it; its type is inferred from `EnvSchema` through `loadConfig`. */
@@ -100,7 +110,12 @@ export function loadConfig(source?: EnvSource) {
     jwtExpiresIn: env.JWT_EXPIRES_IN,
     queuePrefix: env.QUEUE_PREFIX,
     consumer: { enabled: env.CONSUMER_ENABLED, concurrency: env.CONSUMER_CONCURRENCY, lockMs: env.CONSUMER_LOCK_MS },
-    reaper: { enabled: env.REAPER_ENABLED, nodeTimeoutMs: env.NODE_TIMEOUT_MS, intervalMs: env.REAPER_INTERVAL_MS },
+    reaper: {
+      enabled: env.REAPER_ENABLED,
+      nodeTimeoutMs: env.NODE_TIMEOUT_MS,
+      intervalMs: env.REAPER_INTERVAL_MS,
+      noPublisherTimeoutMs: env.NO_PUBLISHER_TIMEOUT_MS
+    },
     logLevel: env.LOG_LEVEL,
     corsOrigins: env.CORS_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean),
     http: {
@@ -120,7 +135,14 @@ export function loadConfig(source?: EnvSource) {
     operatorToken: env.OPERATOR_TOKEN ?? null,
     /** A bearer token that may read /metrics only (the operator token may too). */
     metricsToken: env.METRICS_TOKEN ?? null,
-    docsEnabled: env.DOCS_ENABLED
+    docsEnabled: env.DOCS_ENABLED,
+    liveUpdates: {
+      heartbeatMs: env.SSE_HEARTBEAT_MS,
+      maxPerUser: env.SSE_MAX_PER_USER,
+      maxPerAddress: env.SSE_MAX_PER_ADDRESS,
+      replayEvents: env.SSE_REPLAY_EVENTS,
+      replayTtlMs: env.SSE_REPLAY_TTL_MS
+    }
   }
 }
 

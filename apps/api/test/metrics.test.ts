@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import t from 'tap'
+import { readFile } from 'node:fs/promises'
+import t, { type Test } from 'tap'
 import { Histogram, Registry, type Metric } from 'prom-client'
 import { heartbeatKey, newEventId, STREAM_EVENTS_QUEUE } from '@livestream/events'
 import { DURATION_BUCKETS, RequestDurations } from '../src/plugins/app/operators/request-durations.js'
@@ -7,6 +8,31 @@ import { as, assertEnvelope, build, register } from './helper.js'
 
 const OPERATOR_TOKEN = randomBytes(32).toString('base64url')
 const METRICS_TOKEN = randomBytes(32).toString('base64url')
+
+interface KitMetric {
+  type: string
+  labels: string[]
+  values?: Record<string, string[]>
+}
+/** infra/metrics.json: the names, types and labels the alerts, the dashboard and the HPA query. */
+const kit = JSON.parse(await readFile(new URL('../../../infra/metrics.json', import.meta.url), 'utf8')) as Record<string, { metrics: Record<string, KitMetric> }>
+
+/** Every name the operations kit may query for `app` is exported with its type, exactly its labels, and the label values it names. */
+function checkAgainstKit(t: Test, text: string, app: 'api' | 'ingest', ownLabels: string[] = []) {
+  const types = new Map([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1]!, m[2]!]))
+  const expected = { ...kit[app]!.metrics, ...kit.promClientDefaults!.metrics }
+  for (const [name, spec] of Object.entries(expected)) {
+    t.equal(types.get(name), spec.type, `${name} is a ${spec.type}`)
+    const sampleName = spec.type === 'histogram' ? `${name}_count` : name
+    const samples = [...text.matchAll(new RegExp(`^${sampleName}(?:\\{(.*)\\})? `, 'gm'))].map((m) => Object.fromEntries([...(m[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1]!, x[2]!])))
+    t.ok(samples.length > 0, `${name} has samples`)
+    for (const labels of samples) t.same(Object.keys(labels).sort(), [...spec.labels, ...ownLabels].sort(), `${name}: labels ${spec.labels.join(', ') || '(none)'}`)
+    for (const [label, values] of Object.entries(spec.values ?? {})) {
+      for (const value of values) t.ok(samples.some((l) => l[label] === value), `${name}{${label}="${value}"} is exported`)
+    }
+  }
+}
+
 const app = await build(
   t,
   // The reaper runs every 50 ms; nodes are lost after the default 30 s, so only the stale heartbeat below is.
@@ -111,10 +137,10 @@ t.test('queue depth by state and consumer lag come from Redis at scrape time', a
   for (const state of ['active', 'failed', 'delayed', 'completed']) {
     t.type(sample(text, 'livestream_queue_jobs', { queue: STREAM_EVENTS_QUEUE, state }), 'number', state)
   }
-  const lag = sample(text, 'livestream_consumer_lag_seconds', { queue: STREAM_EVENTS_QUEUE })!
+  const lag = sample(text, 'livestream_consumer_lag_seconds')!
   t.ok(lag >= 59 && lag < 120, `the oldest waiting job is a minute old (${lag})`)
   await queue.drain()
-  t.equal(sample(await scrape(), 'livestream_consumer_lag_seconds', { queue: STREAM_EVENTS_QUEUE }), 0, 'nothing waits: no lag')
+  t.equal(sample(await scrape(), 'livestream_consumer_lag_seconds'), 0, 'nothing waits: no lag')
 })
 
 t.test('events applied by type and outcome; a payload that is no event counts as failed', async (t) => {
@@ -189,6 +215,10 @@ t.test('every metric has HELP and TYPE, and names follow the Prometheus conventi
   ]) {
     t.ok(types.has(name), `${name} is exported`)
   }
+})
+
+t.test('every metric the operations kit queries (infra/metrics.json) is exported with its type and labels', async (t) => {
+  checkAgainstKit(t, await scrape(), 'api')
 })
 
 t.test('scraping after driving every route reveals no stream key, e-mail or token', async (t) => {

@@ -6,7 +6,9 @@
  * pages, SSE streams, assets, Bull Board, /metrics):
  * - it has a schema with `response`, declaring at least one 2xx answer and the errors (`4xx`, or each 4xx it gives);
  * - a path with parameters (`/:id`) declares `params`;
- * - every response declared is an object schema (the envelope), except 204.
+ * - every response declared is an object schema (the envelope), or names its media types (`content`: an SSE stream's
+ *   `text/event-stream`), except 204;
+ * - a route under /api/livestream (a user's token required) declares `security`.
  * HEAD routes are Fastify's copies of GET routes and follow them. A new route that breaks a rule fails this file,
  * naming the route and the rule.
  */
@@ -36,9 +38,13 @@ export function routeProblems(routes: readonly RouteOptions[]): Problem[] {
     if (!statuses.some((s) => /^2(\d\d|xx)$/i.test(s))) problems.push({ route: name, rule: 'declares no 2xx response' })
     if (!statuses.some((s) => /^4(\d\d|xx)$/i.test(s))) problems.push({ route: name, rule: 'declares no 4xx response (the errors, in the envelope)' })
     for (const [status, body] of Object.entries(schema.response ?? {})) {
-      if (status !== '204' && (body as { type?: unknown }).type !== 'object') problems.push({ route: name, rule: `response ${status} is not an object (the envelope)` })
+      const b = body as { type?: unknown; content?: unknown }
+      if (status !== '204' && b.type !== 'object' && (typeof b.content !== 'object' || b.content === null)) {
+        problems.push({ route: name, rule: `response ${status} is neither an object (the envelope) nor a declared media type` })
+      }
     }
     if (/:\w/.test(r.url) && !schema.params) problems.push({ route: name, rule: 'has path parameters but no params schema' })
+    if (r.url.startsWith('/api/livestream/') && !schema.security) problems.push({ route: name, rule: 'needs a token but declares no security' })
   }
   return problems
 }
@@ -76,11 +82,12 @@ t.test('the rules catch a route without a schema, without errors, or with undecl
     { method: 'GET', url: '/a', handler },
     { method: 'GET', url: '/b/:id', handler, schema: { response: { 200: { type: 'object' } } } },
     { method: 'GET', url: '/c', handler, schema: { hide: true } },
+    { method: 'GET', url: '/api/livestream/d', handler, schema: { response: { 200: { type: 'object' }, '4xx': { type: 'object' } } } },
     { method: 'HEAD', url: '/a', handler }
   ] as RouteOptions[])
   t.same(
     problems.map((p) => `${p.route}: ${p.rule.split(' (')[0]}`),
-    ['GET /a: has no schema', 'GET /b/:id: declares no 4xx response', 'GET /b/:id: has path parameters but no params schema']
+    ['GET /a: has no schema', 'GET /b/:id: declares no 4xx response', 'GET /b/:id: has path parameters but no params schema', 'GET /api/livestream/d: needs a token but declares no security']
   )
 })
 

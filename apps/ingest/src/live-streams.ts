@@ -2,7 +2,7 @@ import type { StreamUnpublished } from '@livestream/events'
 import type { EventsProducer } from './events-producer.js'
 import type { Logger } from './logger.js'
 import { CmafPackager, type MediaPacket } from './media/cmaf-packager.js'
-import { MediaWindow, type MediaWindows, type TrackKind } from './media/window.js'
+import { MediaWindow, type MediaWindows } from './media/window.js'
 import { tapBroadcast } from './nms.js'
 
 /** The RTMP connection currently publishing a stream, as much of it as we need. */
@@ -46,7 +46,8 @@ export interface LiveStreamsOptions {
 }
 
 export interface PackagingObserver {
-  segmentCut(kind: TrackKind, seconds: number): void
+  /** A segment of the stream's leading track (video, or audio alone) was cut; the other tracks follow its cuts. */
+  segmentCut(seconds: number): void
   /** Seconds one packet took to package; told for one packet in PACKAGING_SAMPLE_EVERY. */
   packaged(seconds: number): void
 }
@@ -69,7 +70,7 @@ export class LiveStreams {
   private readonly streams = new Map<number, LiveStream>()
   /** Removals of ended windows waiting out the retention, by playback id. */
   private readonly cleanupTimers = new Map<string, NodeJS.Timeout>()
-  readonly stats = { published: 0, unpublished: 0, resumed: 0, refusedMedia: 0 }
+  readonly stats = { published: 0, unpublished: 0, reconnecting: 0, resumed: 0, refusedMedia: 0 }
   /** Packets packaged, for sampling their packaging time. */
   private packets = 0
 
@@ -101,6 +102,8 @@ export class LiveStreams {
     const log = this.opts.log.child({ streamId: target.id, sessionId: session.id })
     const existing = this.streams.get(target.id)
     if (existing) {
+      // A window running means the api was told `stream.reconnecting` (only announced streams wait out a window).
+      const wasReconnecting = existing.graceTimer !== null
       if (existing.graceTimer) clearTimeout(existing.graceTimer)
       existing.graceTimer = null
       // Still connected under another key (a rotation the recheck has not noticed yet: the owner's new key is in
@@ -116,6 +119,7 @@ export class LiveStreams {
       existing.packager.discontinuity()
       this.tap(existing, streamPath, session)
       this.stats.resumed++
+      if (wasReconnecting) this.opts.producer.send({ type: 'stream.resumed', streamId: target.id, sessionId: session.id })
       log.info('publisher came back within the reconnect window; stream stays live')
       return
     }
@@ -123,7 +127,7 @@ export class LiveStreams {
     this.cancelRemoval(target.playbackId)
     const window = new MediaWindow(target.playbackId, this.opts.segmentSeconds, this.opts.partSeconds, this.opts.windowSegments)
     const observer = this.opts.observer
-    if (observer) window.onSegmentComplete = (kind, seconds) => observer.segmentCut(kind, seconds)
+    if (observer) window.onSegmentComplete = (kind, seconds) => window.leader?.kind === kind && observer.segmentCut(seconds)
     const entry: LiveStream = {
       streamId: target.id,
       playbackId: target.playbackId,
@@ -205,6 +209,7 @@ export class LiveStreams {
     }
     this.opts.log.info({ streamId, windowMs: this.opts.reconnectWindowMs }, 'publisher left; waiting for a reconnect')
     entry.graceTimer = setTimeout(() => void this.end(streamId, 'publisher-left'), this.opts.reconnectWindowMs)
+    this.reconnecting(entry)
   }
 
   /**
@@ -229,6 +234,16 @@ export class LiveStreams {
     if (entry.graceTimer) return
     this.opts.log.info({ streamId, windowMs: this.opts.reconnectWindowMs }, 'key rotated: publisher cut; waiting for a publish with the new key')
     entry.graceTimer = setTimeout(() => void this.end(streamId, 'key-rotated'), this.opts.reconnectWindowMs)
+    this.reconnecting(entry)
+  }
+
+  /**
+   * The reconnect window has started: the api shows the stream `live` with `connection: reconnecting` until
+   * `stream.resumed` (back here), a `stream.published` from another node, or `stream.unpublished` (the window passed).
+   */
+  private reconnecting(entry: LiveStream): void {
+    this.stats.reconnecting++
+    this.opts.producer.send({ type: 'stream.reconnecting', streamId: entry.streamId, sessionId: entry.sessionId })
   }
 
   /** Ends a stream now: disconnects its publisher, closes its playlists, sends `stream.unpublished`, schedules removal. */

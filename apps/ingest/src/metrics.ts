@@ -2,7 +2,7 @@ import type { Server as NetServer, Socket } from 'node:net'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { EventsProducer } from './events-producer.js'
 import { PACKAGING_SAMPLE_EVERY, type LiveStreams, type PackagingObserver } from './live-streams.js'
-import type { MediaWindows, TrackKind } from './media/window.js'
+import type { MediaWindows } from './media/window.js'
 import type { PublishAuth } from './publish-auth.js'
 
 /** Bytes the live windows hold in memory: init segments and every part kept. */
@@ -115,12 +115,10 @@ export class IngestMetrics {
     collectDefaultMetrics({ register: this.registry })
     const segments = new Histogram({
       name: 'livestream_ingest_segment_duration_seconds',
-      help: 'Duration of each segment cut, by track (segments run keyframe to keyframe; the target is HLS_SEGMENT_SECONDS).',
-      labelNames: ['track'],
+      help: "Duration of each segment cut on a stream's leading track, video (or audio alone): keyframe to keyframe, the target is HLS_SEGMENT_SECONDS.",
       buckets: [0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 15],
       registers
     })
-    const segmentsBy: Record<TrackKind, ReturnType<typeof segments.labels>> = { video: segments.labels('video'), audio: segments.labels('audio') }
     const packaging = new Histogram({
       name: 'livestream_ingest_packaging_seconds',
       help: `Time to package one media packet into CMAF (one packet in ${PACKAGING_SAMPLE_EVERY} is measured).`,
@@ -128,7 +126,7 @@ export class IngestMetrics {
       registers
     })
     this.observer = {
-      segmentCut: (kind, seconds) => segmentsBy[kind].observe(seconds),
+      segmentCut: (seconds) => segments.observe(seconds),
       packaged: (seconds) => packaging.observe(seconds)
     }
   }

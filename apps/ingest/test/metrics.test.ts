@@ -1,4 +1,5 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
+import { readFile } from 'node:fs/promises'
 import { once } from 'node:events'
 import net, { type AddressInfo } from 'node:net'
 import pino from 'pino'
@@ -13,6 +14,31 @@ import { PublishAuth } from '../src/publish-auth.js'
 import { dropRedisPrefix, tempDir } from './helper.js'
 import { makeFlv } from './media/helpers/ffmpeg.js'
 import { flvPackets } from './media/helpers/package.js'
+
+
+interface KitMetric {
+  type: string
+  labels: string[]
+  values?: Record<string, string[]>
+}
+/** infra/metrics.json: the names, types and labels the alerts, the dashboard and the HPA query. */
+const kit = JSON.parse(await readFile(new URL('../../../infra/metrics.json', import.meta.url), 'utf8')) as Record<string, { metrics: Record<string, KitMetric> }>
+
+/** Every name the operations kit may query for `app` is exported with its type, exactly its labels, and the label values it names. */
+function checkAgainstKit(t: Test, text: string, app: 'api' | 'ingest', ownLabels: string[] = []) {
+  const types = new Map([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1]!, m[2]!]))
+  const expected = { ...kit[app]!.metrics, ...kit.promClientDefaults!.metrics }
+  for (const [name, spec] of Object.entries(expected)) {
+    t.equal(types.get(name), spec.type, `${name} is a ${spec.type}`)
+    const sampleName = spec.type === 'histogram' ? `${name}_count` : name
+    const samples = [...text.matchAll(new RegExp(`^${sampleName}(?:\\{(.*)\\})? `, 'gm'))].map((m) => Object.fromEntries([...(m[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1]!, x[2]!])))
+    t.ok(samples.length > 0, `${name} has samples`)
+    for (const labels of samples) t.same(Object.keys(labels).sort(), [...spec.labels, ...ownLabels].sort(), `${name}: labels ${spec.labels.join(', ') || '(none)'}`)
+    for (const [label, values] of Object.entries(spec.values ?? {})) {
+      for (const value of values) t.ok(samples.some((l) => l[label] === value), `${name}{${label}="${value}"} is exported`)
+    }
+  }
+}
 
 const log = pino({ level: 'silent' })
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -89,10 +115,10 @@ t.test('a publish: live streams, publishes by outcome, segment durations and pac
   t.equal(sample(text, 'livestream_ingest_publishes_total', { outcome: 'refused_media' }), 0)
   t.ok(sample(text, 'livestream_ingest_media_window_bytes')! > 0)
 
-  const videoSegments = sample(text, 'livestream_ingest_segment_duration_seconds_count', { track: 'video' })!
+  const videoSegments = sample(text, 'livestream_ingest_segment_duration_seconds_count')!
   t.ok(videoSegments >= 1, `video segments were cut and measured (${videoSegments})`)
-  t.equal(videoSegments, windows.get('pb7')!.track('video').segments.filter((s) => s.complete).length, 'one observation per complete segment')
-  const sum = sample(text, 'livestream_ingest_segment_duration_seconds_sum', { track: 'video' })!
+  t.equal(videoSegments, windows.get('pb7')!.track('video').segments.filter((s) => s.complete).length, 'one observation per complete video segment, none for audio')
+  const sum = sample(text, 'livestream_ingest_segment_duration_seconds_sum')!
   t.ok(sum / videoSegments > 0.5 && sum / videoSegments < 3, `about the 1 s target between keyframes (${sum / videoSegments})`)
   const packaged = sample(text, 'livestream_ingest_packaging_seconds_count')!
   t.equal(packaged, Math.floor(clip.length / PACKAGING_SAMPLE_EVERY), `one packet in ${PACKAGING_SAMPLE_EVERY} is timed`)
@@ -174,6 +200,10 @@ t.test('every metric has HELP, TYPE and the node label; no label names a stream,
   ]) {
     t.ok(types.has(name), `${name} is exported`)
   }
+})
+
+t.test('every metric the operations kit queries (infra/metrics.json) is exported with its type and labels (and node)', async (t) => {
+  checkAgainstKit(t, await metrics.render(), 'ingest', ['node'])
 })
 
 t.test('media HTTP serves them at /metrics in the Prometheus text format', async (t) => {

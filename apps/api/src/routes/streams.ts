@@ -10,20 +10,9 @@ import {
   participantsSchema,
   patchStatusSchema
 } from '../schemas/streams.js'
-import { streamView, type StreamRow, type UrlConfig } from '../plugins/app/streams/stream-view.js'
-import type { ParticipantRow } from '../plugins/app/streams/streams-service.js'
+import { participantView, streamView, type StreamRow, type UrlConfig } from '../plugins/app/streams/stream-view.js'
 import { documentRoutes } from '../plugins/external/swagger.js'
 import { BearerSecurity } from '../schemas/envelope.js'
-
-const participantView = (p: ParticipantRow) => ({
-  id: p.id,
-  stream_id: p.streamId,
-  user_id: p.userId,
-  display_name: p.displayName,
-  role: p.role,
-  joined_at: p.joinedAt.toISOString(),
-  left_at: p.leftAt ? p.leftAt.toISOString() : null
-})
 
 /** /api/livestream: every route needs a token (checked once for the subtree). */
 const streamsRoutes: FastifyPluginAsyncTypebox<{ urls: UrlConfig }> = async (app, { urls }) => {

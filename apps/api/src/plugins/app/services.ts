@@ -4,12 +4,16 @@ import { createStreamsService, type StreamsService } from './streams/streams-ser
 import { createStreamCache, type StreamCache } from './streams/stream-cache.js'
 import { createUsersService, type UsersService } from './users/users-service.js'
 import { createHashGate, type HashGateOptions } from './users/hash-gate.js'
+import { createPlatformEvents, type PlatformEvents } from './platform-events.js'
+import type { UrlConfig } from './streams/stream-view.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     streams: StreamsService
     streamCache: StreamCache
     users: UsersService
+    /** Committed changes of streams and their audience, for webhooks and live updates to subscribe to. */
+    platformEvents: PlatformEvents
   }
 }
 
@@ -20,6 +24,8 @@ export interface ServicesOptions {
   streamCacheMs: number
   /** Password hashes at once for the process, and how many may wait for a turn. */
   hashing: HashGateOptions
+  /** The public URLs of announced stream views. */
+  urls: UrlConfig
 }
 
 /**
@@ -59,7 +65,9 @@ export default fp(
       })
     }
     app.decorate('streamCache', cache)
-    app.decorate('streams', createStreamsService(app.dbClient, cache))
+    const events = createPlatformEvents(app.log)
+    app.decorate('platformEvents', events)
+    app.decorate('streams', createStreamsService(app.dbClient, { cache, events, urls: opts.urls }))
     app.decorate('users', createUsersService(app.db, createHashGate(opts.hashing), cache))
   },
   { name: 'services', dependencies: ['db', 'redis', 'metrics'] }

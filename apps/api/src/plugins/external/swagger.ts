@@ -55,6 +55,8 @@ export default fp(
         tags: [
           { name: 'auth', description: 'Accounts and tokens' },
           { name: 'streams', description: 'Streams, their lifecycle and participants (a bearer token on every route)' },
+          { name: 'live updates', description: "A stream's changes as Server-Sent Events (a bearer token)" },
+          { name: 'public', description: 'What anyone holding a playback id may read, without a token' },
           { name: 'health', description: 'Liveness and readiness probes' }
         ],
         components: {

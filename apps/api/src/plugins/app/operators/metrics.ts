@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client'
-import { heartbeatKey, parseHeartbeats } from '@livestream/events'
+import { heartbeatKey, parseHeartbeats, STREAM_EVENTS_QUEUE } from '@livestream/events'
 import type { CacheReadResult } from '../streams/stream-cache.js'
 import { RequestDurations } from './request-durations.js'
 
@@ -97,6 +97,7 @@ export default fp(
     })
     const cacheChildren = { hit: cacheRequests.labels('hit'), miss: cacheRequests.labels('miss'), bypass: cacheRequests.labels('bypass') }
 
+    const streamEvents = app.observedQueues.get(STREAM_EVENTS_QUEUE)!
     scrapedGauge('livestream_queue_jobs', 'Jobs in each BullMQ queue by state, read from Redis at scrape time.', ['queue', 'state'], async (g) => {
       for (const [name, queue] of app.observedQueues) {
         const counts = await queue.getJobCounts(...QUEUE_STATES)
@@ -105,14 +106,11 @@ export default fp(
     })
     scrapedGauge(
       'livestream_consumer_lag_seconds',
-      'Age of the oldest job waiting in the queue (0 when none waits): how far behind the consumers are.',
-      ['queue'],
+      'Age of the oldest job waiting in the stream-events queue (0 when none waits): how far behind the consumers are.',
+      [],
       async (g) => {
-        const now = Date.now()
-        for (const [name, queue] of app.observedQueues) {
-          const [oldest] = await queue.getWaiting(0, 0)
-          g.set({ queue: name }, oldest ? Math.max(0, (now - oldest.timestamp) / 1000) : 0)
-        }
+        const [oldest] = await streamEvents.getWaiting(0, 0)
+        g.set(oldest ? Math.max(0, (Date.now() - oldest.timestamp) / 1000) : 0)
       }
     )
 

@@ -31,7 +31,8 @@ export interface Page {
 
 // Columns as the domain names them (the drizzle schema's camelCase), so rows need no mapping.
 const STREAM = `s.id, s.ref_no AS refNo, s.title, s.stream_key AS streamKey, s.playback_id AS playbackId, s.user_id AS userId,
-  s.status, s.ingest_node_id AS ingestNodeId, s.playback_base_url AS playbackBaseUrl, s.ended_reason AS endedReason,
+  s.status, s.connection, s.connection_at AS connectionAt, s.viewer_count AS viewerCount, s.peak_viewer_count AS peakViewerCount,
+  s.ingest_node_id AS ingestNodeId, s.playback_base_url AS playbackBaseUrl, s.ended_reason AS endedReason,
   s.started_at AS startedAt, s.ended_at AS endedAt, s.created_at AS createdAt, s.updated_at AS updatedAt`
 const PARTICIPANT = `p.id, p.stream_id AS streamId, p.user_id AS userId, p.role, p.joined_at AS joinedAt, p.left_at AS leftAt,
   u.display_name AS displayName`
@@ -47,8 +48,12 @@ const LATE_JOIN = `INSERT INTO stream_participants (stream_id, user_id, role, jo
   SELECT id, ?, IF(user_id = ?, 'host', 'viewer'), ?, ended_at FROM streams WHERE id = ? AND status = 'ended' AND ended_at >= ?
   ON DUPLICATE KEY UPDATE stream_participants.id = stream_participants.id`
 const LEAVE = 'UPDATE stream_participants SET left_at = ? WHERE stream_id = ? AND user_id = ? AND left_at IS NULL'
-const LIVE = `UPDATE streams SET status = 'live', started_at = ?, ingest_node_id = ?, playback_base_url = ? WHERE id = ? AND ${sqlGuard('live')}`
-const END = `UPDATE streams SET status = 'ended', ended_at = ?, ended_reason = ? WHERE id = ? AND ${sqlGuard('ended')}`
+// Going live starts with the publisher connected (NULL, not 'connected', for a start by hand: nobody publishes yet);
+// the end clears the connection and the audience (the peak stays).
+const LIVE = `UPDATE streams SET status = 'live', started_at = ?, ingest_node_id = ?, playback_base_url = ?,
+  connection = IF(ingest_node_id IS NULL, NULL, 'connected'), connection_at = started_at WHERE id = ? AND ${sqlGuard('live')}`
+const END = `UPDATE streams SET status = 'ended', ended_at = ?, ended_reason = ?, connection = NULL, connection_at = ended_at, viewer_count = 0
+  WHERE id = ? AND ${sqlGuard('ended')}`
 const CLOSE_PARTICIPANTS = 'UPDATE stream_participants SET left_at = ? WHERE stream_id = ? AND left_at IS NULL'
 // Held by another node than the event's: after a move, the old node's news is stale.
 const ON_OTHER_NODE = "status = 'live' AND ingest_node_id IS NOT NULL AND ingest_node_id <> ?"
@@ -76,7 +81,8 @@ const EVENT_SQL = {
     [
       LIVE,
       'SET @n = ROW_COUNT()',
-      "UPDATE streams SET ingest_node_id = ?, playback_base_url = ? WHERE id = ? AND @n = 0 AND status = 'live' AND NOT (ingest_node_id <=> ?)"
+      `UPDATE streams SET ingest_node_id = ?, playback_base_url = ?, connection = 'connected', connection_at = ?
+       WHERE id = ? AND @n = 0 AND status = 'live' AND NOT (ingest_node_id <=> ?)`
     ],
     "IF(@n + ROW_COUNT() > 0, 'applied', IF(EXISTS (SELECT 1 FROM streams WHERE id = ?), 'stale', 'unknown-stream'))"
   ),
@@ -95,6 +101,16 @@ const EVENT_SQL = {
     `IF(@n > 0, 'applied', IF(EXISTS (SELECT 1 FROM stream_participants WHERE stream_id = ? AND user_id = ?), 'stale',
        IF(EXISTS (SELECT 1 FROM streams WHERE id = ?), 'not-joined', 'unknown-stream')))`
   ),
+  // The publisher dropped or came back, as the node holding the stream saw it; a report older than the last one is stale.
+  connection: eventBatch(
+    [
+      `UPDATE streams SET connection = ?, connection_at = ? WHERE id = ? AND status = 'live' AND ingest_node_id <=> ?
+       AND (connection_at IS NULL OR connection_at <= ?)`,
+      'SET @n = ROW_COUNT()'
+    ],
+    `IF(@n > 0, 'applied', IFNULL((SELECT IF(${ON_OTHER_NODE}, 'other-node', 'stale') FROM streams WHERE id = ?), 'unknown-stream'))`
+  ),
+  unsupported: eventBatch([], "'stale'"),
   anonymous: eventBatch([], "'anonymous-viewer'")
 }
 
@@ -105,7 +121,16 @@ function eventParams(e: StreamEvent): [keyof typeof EVENT_SQL, unknown[]] {
   const ledger = [e.id, e.type, id, e.nodeId, e.sessionId, at]
   switch (e.type) {
     case 'stream.published':
-      return ['published', [at, e.nodeId, e.playbackBaseUrl, id, e.nodeId, e.playbackBaseUrl, id, e.nodeId, id, ...ledger]]
+      return ['published', [at, e.nodeId, e.playbackBaseUrl, id, e.nodeId, e.playbackBaseUrl, at, id, e.nodeId, id, ...ledger]]
+    case 'stream.reconnecting':
+    case 'stream.resumed':
+      return [
+        'connection',
+        [e.type === 'stream.reconnecting' ? 'reconnecting' : 'connected', at, id, e.nodeId, at, e.nodeId, id, ...ledger]
+      ]
+    case 'stream.viewers':
+      // Counted per node, summed over fresh reports: not yet stored.
+      return ['unsupported', ledger]
     case 'stream.unpublished':
       return ['unpublished', [at, e.reason, id, e.nodeId, at, id, e.nodeId, id, ...ledger]]
     case 'viewer.joined':
@@ -243,6 +268,27 @@ export function createStreamStore(pool: Pool) {
 
     /** How many streams are in each status (for metrics): one pass over the status index. */
     countByStatus: () => rows<{ status: StreamStatus; n: number }>(pool, 'SELECT status, COUNT(*) AS n FROM streams GROUP BY status', []),
+
+    /**
+     * Streams made live by hand (`POST /start`) that no publisher has reached since `before`: no node ever took them
+     * (a publish sets the node). The reaper ends them as `no-publisher`.
+     */
+    liveWithoutPublisherSince: (before: Date) =>
+      rows<{ id: number }>(
+        pool,
+        "SELECT id FROM streams WHERE status = 'live' AND ingest_node_id IS NULL AND COALESCE(started_at, updated_at) < ?",
+        [before]
+      ),
+
+    /** Open participations of a stream: the participant count live updates carry. */
+    async openParticipants(streamId: number): Promise<number> {
+      const [row] = await rows<{ n: number }>(pool, 'SELECT COUNT(*) AS n FROM stream_participants WHERE stream_id = ? AND left_at IS NULL', [streamId])
+      return Number(row?.n ?? 0)
+    },
+
+    async byPlaybackId(playbackId: string): Promise<StreamRow | undefined> {
+      return (await rows<StreamRow>(pool, `SELECT ${STREAM} FROM streams s WHERE s.playback_id = ?`, [playbackId]))[0]
+    },
 
     /** One ingest event and its ledger row, in one transaction and one round trip (two for a duplicate: the rollback). */
     async writeEvent(event: StreamEvent): Promise<EventOutcome> {
