@@ -61,6 +61,8 @@ export const EnvSchema = Type.Object({
   METRICS_TOKEN: Type.Optional(Type.String()),
   // Serve the OpenAPI document (/docs/json) and its UI (/docs).
   DOCS_ENABLED: Flag(true),
+  // The worker process (worker.js) serves GET /metrics, and nothing else, on this port; 0: it serves no HTTP.
+  WORKER_METRICS_PORT: Int(0),
   // A stream made live by hand (POST /start) that no publisher reaches within this ends as `no-publisher`; 0: never.
   NO_PUBLISHER_TIMEOUT_MS: Int(600_000),
   // Live updates (SSE): a comment line this often keeps proxies from closing an idle stream.
@@ -136,6 +138,7 @@ export function loadConfig(source?: EnvSource) {
     /** A bearer token that may read /metrics only (the operator token may too). */
     metricsToken: env.METRICS_TOKEN ?? null,
     docsEnabled: env.DOCS_ENABLED,
+    workerMetricsPort: env.WORKER_METRICS_PORT,
     liveUpdates: {
       heartbeatMs: env.SSE_HEARTBEAT_MS,
       maxPerUser: env.SSE_MAX_PER_USER,

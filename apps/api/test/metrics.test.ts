@@ -5,6 +5,7 @@ import { Histogram, Registry, type Metric } from 'prom-client'
 import { heartbeatKey, newEventId, STREAM_EVENTS_QUEUE } from '@livestream/events'
 import { DURATION_BUCKETS, RequestDurations } from '../src/plugins/app/operators/request-durations.js'
 import { as, assertEnvelope, build, register } from './helper.js'
+import { serveWorkerMetrics } from '../src/worker-metrics.js'
 
 const OPERATOR_TOKEN = randomBytes(32).toString('base64url')
 const METRICS_TOKEN = randomBytes(32).toString('base64url')
@@ -219,6 +220,24 @@ t.test('every metric has HELP and TYPE, and names follow the Prometheus conventi
 
 t.test('every metric the operations kit queries (infra/metrics.json) is exported with its type and labels', async (t) => {
   checkAgainstKit(t, await scrape(), 'api')
+})
+
+t.test('a worker process serves GET /metrics alone on its metrics port, with the same credential', async (t) => {
+  const served = await serveWorkerMetrics(app, 0, '127.0.0.1')
+  t.teardown(() => served.close())
+  const base = `http://127.0.0.1:${served.port}`
+  const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })
+  t.equal(res.status, 200)
+  t.match(res.headers.get('content-type'), /^text\/plain; version=0.0.4/)
+  t.match(await res.text(), /^# TYPE livestream_events_applied_total counter$/m)
+  const refused = await fetch(`${base}/metrics`)
+  t.equal(refused.status, 401)
+  t.same(await refused.json(), { success: false, data: null, message: 'metrics credentials required' })
+  for (const path of ['/api/livestream/streams', '/docs', '/admin/queues/']) {
+    const other = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${owner.token}` } })
+    t.equal(other.status, 404, `${path} is not served there`)
+    t.equal((await other.json()).success, false)
+  }
 })
 
 t.test('scraping after driving every route reveals no stream key, e-mail or token', async (t) => {
