@@ -236,7 +236,7 @@ t.test('a worker process serves GET /metrics alone on its metrics port, with the
   for (const path of ['/api/livestream/streams', '/docs', '/admin/queues/']) {
     const other = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${owner.token}` } })
     t.equal(other.status, 404, `${path} is not served there`)
-    t.equal((await other.json()).success, false)
+    t.equal(((await other.json()) as { success: boolean }).success, false)
   }
 })
 
