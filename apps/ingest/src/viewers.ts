@@ -1,0 +1,271 @@
+import { hash } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import type { EventDraft } from './events-producer.js'
+import type { Logger } from './logger.js'
+
+/**
+ * Concurrent HLS/DASH viewers, counted from media requests (the README's "What counts as a viewer").
+ *
+ * A player is a session: the `vs` query token the watch page adds to every media request when it is well-formed, else
+ * a hash of the address and the user agent. A viewer is a session seen within the last `windowMs` on a stream that is
+ * live here. A request costs two map lookups and a field write (a new session: one entry); expiry is a sweep every
+ * second, and nothing here touches a database: counts leave the node as one `stream.viewers` event per stream, at most
+ * every `VIEWER_REPORT_MS`, only when they change (and a refresh of an unchanged count, so the api's sum keeps it).
+ *
+ * Faked sessions: one address may hold at most `perAddress` sessions of a stream (IPv6 addresses count by their /64,
+ * what one subscriber is given); a session beyond that is not counted until one of the address's expires. Memory is
+ * bounded: at most `maxPerStream` sessions per stream and `maxSessions` per node, beyond which new sessions are not
+ * counted either.
+ */
+
+/** The watch page's session token: url-safe, 16 to 64 characters (its own random id). */
+export const VIEWER_TOKEN = /^[A-Za-z0-9_-]{16,64}$/
+/** The query parameter carrying the token. */
+export const VIEWER_TOKEN_PARAM = 'vs'
+
+interface Session {
+  lastSeen: number
+  /** The address group it was counted against (see `addressGroup`). */
+  group: string
+}
+
+interface StreamSessions {
+  /** Sessions of players presenting a token, by token. */
+  readonly tokens: Map<string, Session>
+  /** Sessions of players without one, by hash of address and user agent. */
+  readonly anonymous: Map<string, Session>
+  /** Live sessions per address group, for the per-address cap. */
+  readonly groups: Map<string, number>
+}
+
+export interface ViewerCounterOptions {
+  /** A session counts while it was seen within this many ms. */
+  windowMs: number
+  /** Sessions one address group may hold on one stream. */
+  perAddress: number
+  /** Sessions one stream may hold on this node. */
+  maxPerStream: number
+  /** Sessions this node holds over all its streams. */
+  maxSessions: number
+  /** True while a playback id is live here (its window open and not ended); only those are counted. */
+  live: (playbackId: string) => boolean
+  now?: () => number
+}
+
+export interface ViewerCounterStats {
+  /** New sessions not counted because their address held `perAddress` already. */
+  refusedByAddress: number
+  /** New sessions not counted because the stream or the node held its maximum. */
+  refusedByBound: number
+}
+
+/**
+ * The address a cap applies to: IPv4 as is (an IPv4-mapped IPv6 address as its IPv4), IPv6 by its /64 prefix, since a
+ * subscriber gets a whole /64 and could otherwise take a new address per request.
+ */
+export function addressGroup(address: string): string {
+  if (!address.includes(':')) return address
+  if (address.startsWith('::ffff:') && address.includes('.')) return address.slice(7)
+  const bare = address.split('%')[0] as string
+  const [head = '', tail] = bare.split('::')
+  const left = head ? head.split(':') : []
+  const right = tail ? tail.split(':') : []
+  const groups = tail === undefined ? left : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right]
+  return `${groups
+    .slice(0, 4)
+    .map((g) => (Number.parseInt(g, 16) || 0).toString(16))
+    .join(':')}::/64`
+}
+
+/** Per stream (by playback id), the players seen within the window; see the module comment. */
+export class ViewerCounter {
+  private readonly streams = new Map<string, StreamSessions>()
+  private sessions = 0
+  private readonly now: () => number
+  readonly stats: ViewerCounterStats = { refusedByAddress: 0, refusedByBound: 0 }
+
+  constructor(private readonly opts: ViewerCounterOptions) {
+    this.now = opts.now ?? Date.now
+  }
+
+  /**
+   * One media request of a player: `token` is the `vs` parameter as sent (null when absent), `address` the client's
+   * address, `userAgent` its header. A malformed token counts the player by address and user agent instead.
+   */
+  seen(playbackId: string, token: string | null, address: string, userAgent: string | undefined): void {
+    const now = this.now()
+    const byToken = token !== null && VIEWER_TOKEN.test(token)
+    // The hash keeps every key short whatever the header's length.
+    const key = byToken ? token : hash('sha1', `${address}\n${userAgent ?? ''}`, 'base64')
+    const stream = this.streams.get(playbackId)
+    const s = stream && (byToken ? stream.tokens : stream.anonymous).get(key)
+    if (s) {
+      s.lastSeen = now
+      return
+    }
+    // New sessions only for a stream live here: the sweep drops an ended stream's within a second.
+    if (!this.opts.live(playbackId)) return
+    const opened = stream ?? this.open(playbackId)
+    this.add(opened, byToken ? opened.tokens : opened.anonymous, key, address, now)
+  }
+
+  private open(playbackId: string): StreamSessions {
+    const s: StreamSessions = { tokens: new Map(), anonymous: new Map(), groups: new Map() }
+    this.streams.set(playbackId, s)
+    return s
+  }
+
+  private add(stream: StreamSessions, map: Map<string, Session>, key: string, address: string, now: number): void {
+    if (this.sessions >= this.opts.maxSessions || stream.tokens.size + stream.anonymous.size >= this.opts.maxPerStream) {
+      this.stats.refusedByBound++
+      return
+    }
+    const group = addressGroup(address)
+    const held = stream.groups.get(group) ?? 0
+    if (held >= this.opts.perAddress) {
+      this.stats.refusedByAddress++
+      return
+    }
+    stream.groups.set(group, held + 1)
+    map.set(key, { lastSeen: now, group })
+    this.sessions++
+  }
+
+  /** Viewers of a playback id now. */
+  count(playbackId: string): number {
+    const s = this.streams.get(playbackId)
+    return s ? s.tokens.size + s.anonymous.size : 0
+  }
+
+  /** Viewers of every stream of this node now (the `livestream_ingest_viewers` gauge). */
+  total(): number {
+    return this.sessions
+  }
+
+  /** Forgets sessions not seen within the window, and every session of a stream no longer live here. */
+  sweep(): void {
+    const oldest = this.now() - this.opts.windowMs
+    for (const [playbackId, stream] of this.streams) {
+      const live = this.opts.live(playbackId)
+      for (const map of [stream.tokens, stream.anonymous]) {
+        for (const [key, s] of map) {
+          if (live && s.lastSeen >= oldest) continue
+          map.delete(key)
+          this.sessions--
+          const left = (stream.groups.get(s.group) ?? 1) - 1
+          if (left > 0) stream.groups.set(s.group, left)
+          else stream.groups.delete(s.group)
+        }
+      }
+      if (stream.tokens.size + stream.anonymous.size === 0) this.streams.delete(playbackId)
+    }
+  }
+}
+
+/**
+ * The client address of a request: the socket's peer, or, behind `trustProxyHops` proxies of the operator's, the
+ * `X-Forwarded-For` entry that many from the right (the one the outermost trusted proxy saw). With 0 hops the header
+ * is ignored: anyone can write it.
+ */
+export function clientAddress(req: IncomingMessage, trustProxyHops: number): string {
+  const peer = req.socket?.remoteAddress ?? ''
+  if (trustProxyHops === 0) return peer
+  const header = req.headers['x-forwarded-for']
+  const value = Array.isArray(header) ? header.join(',') : header
+  if (!value) return peer
+  const entries = value.split(',')
+  const entry = entries[Math.max(0, entries.length - trustProxyHops)]?.trim()
+  return entry || peer
+}
+
+export interface ViewerTrackingOptions extends Omit<ViewerCounterOptions, 'live' | 'now'> {
+  /** Proxies in front of the node whose `X-Forwarded-For` is trusted (`VIEWER_TRUST_PROXY_HOPS`). */
+  trustProxyHops: number
+}
+
+/** What media HTTP calls: counts a GET of a media route (see `createMediaHttp`). */
+export interface ViewerTracking {
+  request(playbackId: string, req: IncomingMessage, search: URLSearchParams): void
+  total(): number
+}
+
+/** A counter fed from media HTTP requests. */
+export function viewerTracking(counter: ViewerCounter, trustProxyHops: number): ViewerTracking {
+  return {
+    request(playbackId, req, search) {
+      counter.seen(playbackId, search.get(VIEWER_TOKEN_PARAM), clientAddress(req, trustProxyHops), req.headers['user-agent'])
+    },
+    total: () => counter.total()
+  }
+}
+
+/** A stream this node reports viewers of. */
+export interface ReportedStream {
+  streamId: number
+  playbackId: string
+  /** The `sessionId` of the stream's events. */
+  sessionId: string
+}
+
+export interface ViewerReporterOptions {
+  counter: ViewerCounter
+  /** The streams live here now (announced). */
+  streams: () => Iterable<ReportedStream>
+  send: (draft: EventDraft) => void
+  /** Each stream's count is looked at this often, and sent when it changed. */
+  intervalMs: number
+  /** An unchanged non-zero count is sent again after this long, so that the api keeps counting it. */
+  refreshMs: number
+  log?: Logger
+  now?: () => number
+}
+
+/**
+ * Turns counts into `stream.viewers` events: every `intervalMs`, a stream whose count changed since its last report is
+ * reported (so at most one event per stream per interval), and an unchanged count above zero every `refreshMs`. A
+ * stream that is new here is reported once it has a viewer. The sweep of the counter runs on the same tick.
+ */
+export class ViewerReporter {
+  private readonly last = new Map<number, { viewers: number; at: number }>()
+  private timer: NodeJS.Timeout | null = null
+  private sweeper: NodeJS.Timeout | null = null
+  private readonly now: () => number
+
+  constructor(private readonly opts: ViewerReporterOptions) {
+    this.now = opts.now ?? Date.now
+  }
+
+  start(): void {
+    this.sweeper = setInterval(() => this.opts.counter.sweep(), 1_000)
+    this.sweeper.unref()
+    this.timer = setInterval(() => this.tick(), this.opts.intervalMs)
+    this.timer.unref()
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer)
+    if (this.sweeper) clearInterval(this.sweeper)
+    this.timer = this.sweeper = null
+  }
+
+  /** One round of reports; returns how many went out. */
+  tick(): number {
+    const now = this.now()
+    const held = new Set<number>()
+    let sent = 0
+    for (const s of this.opts.streams()) {
+      held.add(s.streamId)
+      const viewers = this.opts.counter.count(s.playbackId)
+      const last = this.last.get(s.streamId)
+      const changed = viewers !== (last?.viewers ?? 0)
+      const due = viewers > 0 && last !== undefined && now - last.at >= this.opts.refreshMs
+      if (!changed && !due) continue
+      this.opts.send({ type: 'stream.viewers', streamId: s.streamId, sessionId: s.sessionId, viewers })
+      this.last.set(s.streamId, { viewers, at: now })
+      sent++
+    }
+    for (const id of this.last.keys()) if (!held.has(id)) this.last.delete(id)
+    if (sent) this.opts.log?.debug({ sent }, 'viewer counts reported')
+    return sent
+  }
+}
