@@ -42,6 +42,8 @@ export const EnvSchema = Type.Object({
   AUTH_HASH_QUEUE: Int(32),
   AUTH_USER_CACHE_MS: Int(2_000),
   STREAM_CACHE_MS: Int(1_000),
+  /** How long an ingest node's viewer report counts after it arrived; above twice ingest's VIEWER_REPORT_MS (its refresh). */
+  VIEWER_REPORT_TTL_MS: Int(20_000, 1_000),
   AUTH_RATE_LIMIT_WINDOW_MS: Int(60_000, 100)
 })
 
@@ -90,7 +92,8 @@ export function loadConfig(source?: EnvSource) {
     authRateLimit: { max: env.AUTH_RATE_LIMIT_MAX, windowMs: env.AUTH_RATE_LIMIT_WINDOW_MS },
     authHashing: { concurrency: env.AUTH_HASH_CONCURRENCY || availableParallelism(), maxWaiting: env.AUTH_HASH_QUEUE },
     authUserCacheMs: env.AUTH_USER_CACHE_MS,
-    streamCacheMs: env.STREAM_CACHE_MS
+    streamCacheMs: env.STREAM_CACHE_MS,
+    viewerReportTtlMs: env.VIEWER_REPORT_TTL_MS
   }
 }
 

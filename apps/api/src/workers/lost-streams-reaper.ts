@@ -48,6 +48,8 @@ export default fp(
       try {
         const reaped = await reapLostStreams({ streams: app.streams, redis: app.redis, queuePrefix: opts.queuePrefix, nodeTimeoutMs: opts.nodeTimeoutMs })
         for (const r of reaped) app.log.warn(r, 'ended a stream its ingest node lost')
+        // Viewer counts of nodes that stopped reporting go stale here (a report refreshes its stream's sum on arrival).
+        await app.streams.refreshViewers()
       } catch (err) {
         // MySQL or Redis down: try again next round.
         app.log.warn({ err }, 'reaper round failed')
