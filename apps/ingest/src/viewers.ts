@@ -1,4 +1,4 @@
-import { hash } from 'node:crypto'
+import crypto from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { EventDraft } from './events-producer.js'
 import type { Logger } from './logger.js'
@@ -17,6 +17,10 @@ import type { Logger } from './logger.js'
  * bounded: at most `maxPerStream` sessions per stream and `maxSessions` per node, beyond which new sessions are not
  * counted either.
  */
+
+/** SHA-1 in base64: `crypto.hash` (one call, Node >= 20.12) where there is one, else a Hash object. */
+const sha1: (text: string) => string =
+  typeof crypto.hash === 'function' ? (text) => crypto.hash('sha1', text, 'base64') : (text) => crypto.createHash('sha1').update(text).digest('base64')
 
 /** The watch page's session token: url-safe, 16 to 64 characters (its own random id). */
 export const VIEWER_TOKEN = /^[A-Za-z0-9_-]{16,64}$/
@@ -96,7 +100,7 @@ export class ViewerCounter {
     const now = this.now()
     const byToken = token !== null && VIEWER_TOKEN.test(token)
     // The hash keeps every key short whatever the header's length.
-    const key = byToken ? token : hash('sha1', `${address}\n${userAgent ?? ''}`, 'base64')
+    const key = byToken ? token : sha1(`${address}\n${userAgent ?? ''}`)
     const stream = this.streams.get(playbackId)
     const s = stream && (byToken ? stream.tokens : stream.anonymous).get(key)
     if (s) {
