@@ -15,7 +15,7 @@ import { recheckKeys } from './key-recheck.js'
 import { everyNoOverlap } from './no-overlap-timer.js'
 import { renderMetrics } from './metrics.js'
 import { PublishAuth } from './publish-auth.js'
-import { ViewerCounter, ViewerReporter, viewerTracking } from './viewers.js'
+import { viewerCounting } from './viewer-reports.js'
 
 export interface IngestHandle {
   httpPort: number
@@ -64,27 +64,10 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     log
   })
   // HLS/DASH viewers: counted in memory from media requests, reported as events (never a database write per request).
-  const counter = config.viewers
-    ? new ViewerCounter({
-        ...config.viewers,
-        live: (playbackId) => {
-          const w = windows.get(playbackId)
-          return w !== undefined && !w.ended
-        }
-      })
+  const counting = config.viewers
+    ? viewerCounting({ ...config.viewers, windows, streams: () => live.announced(), send: (draft) => producer.send(draft), log })
     : null
-  const viewers = counter && config.viewers ? viewerTracking(counter, config.viewers.trustProxyHops) : undefined
-  const viewerReports =
-    counter && config.viewers
-      ? new ViewerReporter({
-          counter,
-          streams: () => live.announced(),
-          send: (draft) => producer.send(draft),
-          intervalMs: config.viewers.reportMs,
-          refreshMs: config.viewers.refreshMs,
-          log: log.child({ component: 'viewers' })
-        })
-      : null
+  const viewers = counting?.tracking
   const media = createMediaServer({ config, auth, live, log })
   const tls = config.tls ? { cert: await readFile(config.tls.certPath), key: await readFile(config.tls.keyPath) } : undefined
   const health = () => ({ ok: true, detail: { nodeId: config.nodeId, liveStreams: live.size, eventsPending: producer.stats.pending } })
@@ -135,7 +118,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
   await once(http, 'listening')
   await media.run()
   heartbeat.start()
-  viewerReports?.start()
+  counting?.reporter.start()
   log.info({ rtmpPort: config.rtmpPort, httpPort: config.httpPort, nodeId: config.nodeId, publicUrl: config.publicUrl }, 'ingest ready')
 
   // The close order, in one place; each step is awaited before the next.
@@ -152,7 +135,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     ['stop timers', () => {
       recheck.stop()
       readiness.stop()
-      viewerReports?.stop()
+      counting?.reporter.stop()
     }],
     ['stop accepting publishes', () => media.stopAccepting()],
     ['end streams (unpublish events into the outbox)', () => live.endAll('node-shutdown')],

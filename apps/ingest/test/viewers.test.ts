@@ -2,7 +2,8 @@ import t from 'tap'
 import type { IncomingMessage } from 'node:http'
 import { loadConfig } from '../src/config.js'
 import type { EventDraft } from '../src/events-producer.js'
-import { addressGroup, clientAddress, ViewerCounter, ViewerReporter } from '../src/viewers.js'
+import { addressGroup, clientAddress, ViewerCounter } from '../src/viewers.js'
+import { ViewerReporter } from '../src/viewer-reports.js'
 
 const token = (i: number) => `player-token-${String(i).padStart(6, '0')}`
 
