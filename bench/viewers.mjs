@@ -14,7 +14,7 @@ import { ROOT } from './lib.mjs'
 const PLAYERS = Number(process.env.BENCH_PLAYERS ?? 1000)
 const INTERVAL_MS = Number(process.env.BENCH_INTERVAL_MS ?? 1000)
 const WINDOW = Number(process.env.BENCH_DURATION ?? 15) * 1000
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 // Longer than a round of requests and the first report: every player has a session before the window opens.
 const WARMUP = 6000
 
