@@ -95,20 +95,26 @@ export class ViewerCounter {
    * address, `userAgent` its header. A malformed token counts the player by address and user agent instead.
    */
   seen(playbackId: string, token: string | null, address: string, userAgent: string | undefined): void {
-    const now = this.now()
-    const byToken = token !== null && VIEWER_TOKEN.test(token)
-    // The hash keeps every key short whatever the header's length.
-    const key = byToken ? token : sha1(`${address}\n${userAgent ?? ''}`)
+    if (token !== null && VIEWER_TOKEN.test(token)) this.seenToken(playbackId, token, address)
+    else this.seenAnonymous(playbackId, address, userAgent)
+  }
+
+  /** A request with a well-formed token (checked by the caller against `VIEWER_TOKEN`). */
+  seenToken(playbackId: string, token: string, address: string): void {
     const stream = this.streams.get(playbackId)
-    const s = stream && (byToken ? stream.tokens : stream.anonymous).get(key)
-    if (s) {
-      s.lastSeen = now
-      return
-    }
-    // New sessions only for a stream live here: the sweep drops an ended stream's within a second.
-    if (!this.opts.live(playbackId)) return
-    const opened = stream ?? this.open(playbackId)
-    this.add(opened, byToken ? opened.tokens : opened.anonymous, key, address, now)
+    const s = stream?.tokens.get(token)
+    if (s) s.lastSeen = this.now()
+    else this.add(playbackId, stream, 'tokens', token, address)
+  }
+
+  /** A request without a (well-formed) token: the player is its address and user agent. */
+  seenAnonymous(playbackId: string, address: string, userAgent: string | undefined): void {
+    // The hash keeps every key short whatever the header's length.
+    const key = sha1(`${address}\n${userAgent ?? ''}`)
+    const stream = this.streams.get(playbackId)
+    const s = stream?.anonymous.get(key)
+    if (s) s.lastSeen = this.now()
+    else this.add(playbackId, stream, 'anonymous', key, address)
   }
 
   private open(playbackId: string): StreamSessions {
@@ -117,11 +123,14 @@ export class ViewerCounter {
     return s
   }
 
-  private add(stream: StreamSessions, map: Map<string, Session>, key: string, address: string, now: number): void {
-    if (this.sessions >= this.opts.maxSessions || stream.tokens.size + stream.anonymous.size >= this.opts.maxPerStream) {
+  private add(playbackId: string, known: StreamSessions | undefined, kind: 'tokens' | 'anonymous', key: string, address: string): void {
+    // New sessions only for a stream live here: the sweep drops an ended stream's within a second.
+    if (!this.opts.live(playbackId)) return
+    if (this.sessions >= this.opts.maxSessions || (known && known.tokens.size + known.anonymous.size >= this.opts.maxPerStream)) {
       this.stats.refusedByBound++
       return
     }
+    const stream = known ?? this.open(playbackId)
     const group = addressGroup(address)
     const held = stream.groups.get(group) ?? 0
     if (held >= this.opts.perAddress) {
@@ -129,7 +138,7 @@ export class ViewerCounter {
       return
     }
     stream.groups.set(group, held + 1)
-    map.set(key, { lastSeen: now, group })
+    stream[kind].set(key, { lastSeen: this.now(), group })
     this.sessions++
   }
 
@@ -195,7 +204,10 @@ export interface ViewerTracking {
 export function viewerTracking(counter: ViewerCounter, trustProxyHops: number): ViewerTracking {
   return {
     request(playbackId, req, search) {
-      counter.seen(playbackId, search.get(VIEWER_TOKEN_PARAM), clientAddress(req, trustProxyHops), req.headers['user-agent'])
+      const token = search.get(VIEWER_TOKEN_PARAM)
+      // Node builds `req.headers` on first use: a player with a token never needs it (unless behind trusted proxies).
+      if (token !== null && VIEWER_TOKEN.test(token)) counter.seenToken(playbackId, token, clientAddress(req, trustProxyHops))
+      else counter.seenAnonymous(playbackId, clientAddress(req, trustProxyHops), req.headers['user-agent'])
     },
     total: () => counter.total()
   }
