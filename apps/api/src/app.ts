@@ -108,7 +108,8 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     queuePrefix: config.queuePrefix,
     streamCacheMs: config.streamCacheMs,
     hashing: config.authHashing,
-    urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl }
+    urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl },
+    viewerReportTtlMs: config.viewerReportTtlMs
   })
   await app.register(authPlugin, {
     secret: config.jwtSecret,

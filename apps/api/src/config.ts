@@ -52,7 +52,9 @@ export const EnvSchema = Type.Object({
   SSE_MAX_PER_ADDRESS: Int(20, 1),
   // Updates kept per stream for Last-Event-ID replay, and for how long after the last one.
   SSE_REPLAY_EVENTS: Int(200, 1),
-  SSE_REPLAY_TTL_MS: Int(3_600_000, 1_000)
+  SSE_REPLAY_TTL_MS: Int(3_600_000, 1_000),
+  /** How long an ingest node's viewer report counts after it arrived; above twice ingest's VIEWER_REPORT_MS (its refresh). */
+  VIEWER_REPORT_TTL_MS: Int(20_000, 1_000)
 })
 
 /** The api's configuration, grouped by what uses it; its type is inferred from `EnvSchema` through `loadConfig`. */
@@ -112,7 +114,8 @@ export function loadConfig(source?: EnvSource) {
       maxPerAddress: env.SSE_MAX_PER_ADDRESS,
       replayEvents: env.SSE_REPLAY_EVENTS,
       replayTtlMs: env.SSE_REPLAY_TTL_MS
-    }
+    },
+    viewerReportTtlMs: env.VIEWER_REPORT_TTL_MS
   }
 }
 

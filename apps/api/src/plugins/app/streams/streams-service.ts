@@ -73,6 +73,8 @@ export interface StreamsServiceOptions {
   events?: PlatformEvents
   /** The public URLs the announced stream views carry. */
   urls?: UrlConfig
+  /** How long a node's viewer report counts after it was received (`VIEWER_REPORT_TTL_MS`). */
+  viewerReportTtlMs?: number
 }
 
 const NO_URLS: UrlConfig = { streamServerUrl: 'http://localhost:8000', rtmpPublicUrl: 'rtmp://localhost:1935' }
@@ -84,7 +86,7 @@ const NO_URLS: UrlConfig = { streamServerUrl: 'http://localhost:8000', rtmpPubli
  * change on `events` (never with the key: the views announced are the public ones).
  */
 export function createStreamsService(client: Pick<DbClient, 'pool'>, opts: StreamsServiceOptions = {}) {
-  const store = createStreamStore(client.pool)
+  const store = createStreamStore(client.pool, opts.viewerReportTtlMs === undefined ? {} : { viewerReportTtlMs: opts.viewerReportTtlMs })
   const cache = opts.cache ?? noStreamCache
   const events = opts.events ?? noPlatformEvents
   const urls = opts.urls ?? NO_URLS
@@ -301,6 +303,21 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, opts: Strea
       if (event.type.startsWith('stream.')) cache.changed(event.streamId)
       await announceEvent(event)
       return outcome
+    },
+
+    /**
+     * Sets each live stream's viewer count to the sum of its fresh reports where a node stopped reporting (gone, or
+     * its stream moved away), and announces each change as `stream.viewers`. Reports keep counts fresh while they
+     * come; this is for the reports that stop. Returns the streams changed.
+     */
+    async refreshViewers(): Promise<number[]> {
+      const changed = await store.refreshViewerCounts()
+      for (const id of changed) {
+        cache.changed(id)
+        const row = await store.byId(id)
+        if (row) await announce('stream.viewers', row)
+      }
+      return changed
     },
 
     /**
