@@ -186,7 +186,7 @@ export function createWebhookStore(pool: Pool) {
         params.push(a.at, opts.disabledReason, a.endpointId, opts.disableAfter)
       }
       statements.push(PRUNE)
-      params.push(a.endpointId, a.endpointId, opts.keepRows - 1)
+      params.push(a.endpointId, a.endpointId, opts.keepRows)
       const [results] = await pool.query(statements.join(';\n'), params)
       const list = results as Array<{ affectedRows: number }>
       return a.outcome === 'exhausted' && (list[2]?.affectedRows ?? 0) > 0
