@@ -163,7 +163,8 @@ export function createWebhookStore(pool: Pool) {
      * once `disableAfter` events in a row failed), and the log cut to `keepRows`. True when this attempt disabled it.
      */
     async recordAttempt(a: AttemptRecord, opts: { disableAfter: number; keepRows: number; disabledReason: string }): Promise<boolean> {
-      const statements = [INSERT_ATTEMPT]
+      // One transaction: one commit (one log flush) for the three or four writes, not one each.
+      const statements = ['START TRANSACTION', INSERT_ATTEMPT]
       const params: unknown[] = [
         a.endpointId,
         a.eventId,
@@ -181,15 +182,27 @@ export function createWebhookStore(pool: Pool) {
         statements.push(after)
         params.push(a.at, a.endpointId)
       }
+      let disableAt = -1
       if (a.outcome === 'exhausted') {
-        statements.push(DISABLE)
+        disableAt = statements.push(DISABLE) - 1
         params.push(a.at, opts.disabledReason, a.endpointId, opts.disableAfter)
       }
-      statements.push(PRUNE)
+      statements.push(PRUNE, 'COMMIT')
       params.push(a.endpointId, a.endpointId, opts.keepRows)
-      const [results] = await pool.query(statements.join(';\n'), params)
-      const list = results as Array<{ affectedRows: number }>
-      return a.outcome === 'exhausted' && (list[2]?.affectedRows ?? 0) > 0
+      const conn = await pool.getConnection()
+      let healthy = true
+      try {
+        const [results] = await conn.query(statements.join(';\n'), params)
+        const list = results as Array<{ affectedRows: number }>
+        return disableAt >= 0 && (list[disableAt]?.affectedRows ?? 0) > 0
+      } catch (err) {
+        // A statement failed part way (the endpoint was deleted under us: its log row has nothing to refer to).
+        await conn.query('ROLLBACK').catch(() => (healthy = false))
+        throw err
+      } finally {
+        if (healthy) conn.release()
+        else conn.destroy()
+      }
     },
 
     /** A page of an endpoint's log, newest first. The caller has checked the endpoint's owner. */
