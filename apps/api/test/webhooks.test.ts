@@ -230,3 +230,16 @@ t.test('the delivery log: every attempt, newest first, paginated, capped at WEBH
   t.equal(ep2.failure_streak, 0, 'pings do not count against an endpoint')
   t.equal(ep2.enabled, true)
 })
+
+t.test('an account deleting itself takes its endpoints and their logs with it', async (t) => {
+  const dave = await register(app, 'dave')
+  const D = as(app, dave)
+  const ep = await createEndpoint(D)
+  await D('POST', `/api/webhooks/${ep.id}/ping`)
+  assertEnvelope(t, await D('DELETE', '/api/auth/me'), 200)
+  const [[left]] = (await app.dbClient.pool.query(
+    'SELECT (SELECT COUNT(*) FROM webhook_endpoints WHERE user_id = ?) AS endpoints, (SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = ?) AS deliveries',
+    [dave.id, ep.id]
+  )) as unknown as [[{ endpoints: number; deliveries: number }]]
+  t.same([Number(left.endpoints), Number(left.deliveries)], [0, 0])
+})
