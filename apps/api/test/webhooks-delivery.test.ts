@@ -111,6 +111,31 @@ t.test("every stream event reaches the owner's endpoint, signed, with the key in
   t.equal(filteredReceiver.received.length, 1)
 })
 
+t.test('60 events at once to one endpoint: each delivered once, at its first attempt, and logged once (no lock conflicts)', async (t) => {
+  const receiver = await startReceiver()
+  t.teardown(() => receiver.close())
+  const ep = await endpoint(receiver.url, ['stream.viewers'])
+  const { stream } = await app.streams.getById((await A('POST', '/api/livestream/streams', { title: 'busy' })).json().data.id)
+  const view = streamView(stream, { streamServerUrl: 'http://x', rtmpPublicUrl: 'rtmp://x' })
+  const ids = Array.from({ length: 60 }, () => platformEventId())
+  await Promise.all(
+    ids.map((id) =>
+      app.platformEvents.emit({ id, type: 'stream.viewers', timestamp: new Date().toISOString(), streamId: stream.id, ownerId: alice.id, data: { stream: view } })
+    )
+  )
+  await receiver.waitFor(60)
+  let log: Array<{ event_id: string; attempt: number; status: string }> = []
+  for (let i = 0; i < 200 && log.length < 60; i++) {
+    log = (await A('GET', `/api/webhooks/${ep.id}/deliveries?limit=100`)).json().data
+    if (log.length < 60) await new Promise((r) => setTimeout(r, 50))
+  }
+  t.same(new Set(log.map((d) => d.event_id)), new Set(ids), 'one log row per event')
+  t.equal(log.length, 60)
+  t.ok(log.every((d) => d.attempt === 1 && d.status === 'succeeded'), 'all at their first attempt')
+  t.equal(receiver.received.length, 60, 'no event delivered twice')
+  t.equal((await A('GET', `/api/webhooks/${ep.id}`)).json().data.failure_streak, 0)
+})
+
 t.test('a failing receiver is retried with backoff under the same webhook-id until it answers; each attempt is logged', async (t) => {
   const receiver = await startReceiver((n) => (n < 2 ? 500 : 204))
   t.teardown(() => receiver.close())

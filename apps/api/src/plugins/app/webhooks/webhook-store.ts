@@ -1,4 +1,4 @@
-import { inTransaction, type DbClient } from '@livestream/db'
+import { inTransaction, isRetryableConflict, type DbClient } from '@livestream/db'
 
 type Pool = DbClient['pool']
 
@@ -38,6 +38,17 @@ export interface DeliveryRow {
 /** What an attempt means for its endpoint: delivered; failed with retries left; failed for good (the event is lost). */
 export type AttemptOutcome = 'delivered' | 'will-retry' | 'exhausted' | 'ping'
 
+export interface RecordOptions {
+  disableAfter: number
+  keepRows: number
+  disabledReason: string
+  /**
+   * Whether the endpoint's own record changes (its failure streak resets, its last success or failure moves by a
+   * second or more). An exhausted event always does. When it does not, the attempt writes its log row alone.
+   */
+  touchEndpoint: boolean
+}
+
 export interface AttemptRecord {
   endpointId: number
   eventId: string
@@ -59,8 +70,8 @@ const ENDPOINT = `e.id, e.user_id AS userId, e.url, e.description, e.event_types
 const DELIVERY = `d.id, d.endpoint_id AS endpointId, d.event_id AS eventId, d.event_type AS eventType, d.attempt, d.status,
   d.http_status AS httpStatus, d.error, d.response_excerpt AS responseExcerpt, d.duration_ms AS durationMs, d.created_at AS createdAt`
 
-// The log row of one attempt; then the endpoint's own record of how it fares; then the log is cut to its newest rows
-// (a derived table, since MySQL cannot select from the table it deletes from).
+// The log row of one attempt, the endpoint's own record of how it fares, and the cut of the log to its newest rows (a
+// derived table, since MySQL cannot select from the table it deletes from).
 const INSERT_ATTEMPT = `INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, attempt, status, http_status, error, response_excerpt, duration_ms, created_at)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 // A ping tells its owner how the endpoint answers; it does not count for or against it.
@@ -82,6 +93,17 @@ function eventTypesOf(value: unknown): string[] | null {
   return Array.isArray(parsed) ? parsed.map(String) : null
 }
 const endpointOf = (row: EndpointRow): EndpointRow => ({ ...row, eventTypes: eventTypesOf(row.eventTypes) })
+
+/** Runs `work` again when MySQL chose it as a deadlock's victim or it waited too long for a lock. */
+async function retryingConflicts<T>(work: () => Promise<T>, tries = 4): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await work()
+    } catch (err) {
+      if (i >= tries || !isRetryableConflict(err)) throw err
+    }
+  }
+}
 
 async function rows<T>(pool: Pool, sql: string, params: unknown[]): Promise<T[]> {
   const [result] = await pool.query(sql, params)
@@ -159,13 +181,12 @@ export function createWebhookStore(pool: Pool) {
       ),
 
     /**
-     * One attempt in one round trip: its log row, the endpoint's record (and, after an exhausted event, its disabling
-     * once `disableAfter` events in a row failed), and the log cut to `keepRows`. True when this attempt disabled it.
+     * One attempt: its log row and, when it changes, the endpoint's record (after an exhausted event, its disabling
+     * once `disableAfter` events in a row failed), in one round trip; now and then the log cut to about `keepRows`.
+     * True when this attempt disabled the endpoint.
      */
-    async recordAttempt(a: AttemptRecord, opts: { disableAfter: number; keepRows: number; disabledReason: string }): Promise<boolean> {
-      // One transaction: one commit (one log flush) for the three or four writes, not one each.
-      const statements = ['START TRANSACTION', INSERT_ATTEMPT]
-      const params: unknown[] = [
+    async recordAttempt(a: AttemptRecord, opts: RecordOptions): Promise<boolean> {
+      const insertParams: unknown[] = [
         a.endpointId,
         a.eventId,
         a.eventType,
@@ -177,32 +198,46 @@ export function createWebhookStore(pool: Pool) {
         a.durationMs,
         a.at
       ]
-      const after = ENDPOINT_AFTER[a.outcome]
-      if (after) {
-        statements.push(after)
-        params.push(a.at, a.endpointId)
-      }
-      let disableAt = -1
-      if (a.outcome === 'exhausted') {
-        disableAt = statements.push(DISABLE) - 1
-        params.push(a.at, opts.disabledReason, a.endpointId, opts.disableAfter)
-      }
-      statements.push(PRUNE, 'COMMIT')
-      params.push(a.endpointId, a.endpointId, opts.keepRows)
-      const conn = await pool.getConnection()
-      let healthy = true
-      try {
-        const [results] = await conn.query(statements.join(';\n'), params)
-        const list = results as Array<{ affectedRows: number }>
-        return disableAt >= 0 && (list[disableAt]?.affectedRows ?? 0) > 0
-      } catch (err) {
-        // A statement failed part way (the endpoint was deleted under us: its log row has nothing to refer to).
-        await conn.query('ROLLBACK').catch(() => (healthy = false))
-        throw err
-      } finally {
-        if (healthy) conn.release()
-        else conn.destroy()
-      }
+      const endpointSql = opts.touchEndpoint || a.outcome === 'exhausted' ? ENDPOINT_AFTER[a.outcome] : null
+      const { insertId, disabled } = await retryingConflicts(async () => {
+        if (!endpointSql) {
+          // Most attempts: the log row alone, no lock on the endpoint, so deliveries to one endpoint run side by side.
+          const [res] = await pool.query(INSERT_ATTEMPT, insertParams)
+          return { insertId: (res as { insertId: number }).insertId, disabled: false }
+        }
+        // The endpoint row first: its exclusive lock is taken before the log row's foreign key check takes a shared
+        // one, so attempts of one endpoint wait for each other instead of deadlocking on a shared-to-exclusive upgrade.
+        // One transaction, one commit.
+        const statements = ['START TRANSACTION', endpointSql]
+        const params: unknown[] = [a.at, a.endpointId]
+        let disableAt = -1
+        if (a.outcome === 'exhausted') {
+          disableAt = statements.push(DISABLE) - 1
+          params.push(a.at, opts.disabledReason, a.endpointId, opts.disableAfter)
+        }
+        const insertAt = statements.push(INSERT_ATTEMPT) - 1
+        params.push(...insertParams)
+        statements.push('COMMIT')
+        const conn = await pool.getConnection()
+        let healthy = true
+        try {
+          const [results] = await conn.query(statements.join(';\n'), params)
+          const list = results as Array<{ affectedRows: number; insertId: number }>
+          return { insertId: list[insertAt]?.insertId ?? 0, disabled: disableAt >= 0 && (list[disableAt]?.affectedRows ?? 0) > 0 }
+        } catch (err) {
+          // A statement failed part way (a deadlock, or the endpoint deleted under us): nothing of it stays.
+          await conn.query('ROLLBACK').catch(() => (healthy = false))
+          throw err
+        } finally {
+          if (healthy) conn.release()
+          else conn.destroy()
+        }
+      })
+      // The cap is kept by the log rows' ids: every `pruneEvery`-th row cuts its endpoint's log back (best effort: a
+      // cut that fails is made by a later one).
+      const every = Math.max(1, Math.min(50, Math.floor(opts.keepRows / 20)))
+      if (insertId % every === 0) await pool.query(PRUNE, [a.endpointId, a.endpointId, opts.keepRows]).catch(() => {})
+      return disabled
     },
 
     /** A page of an endpoint's log, newest first. The caller has checked the endpoint's owner. */

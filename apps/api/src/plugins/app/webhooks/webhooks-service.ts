@@ -60,6 +60,17 @@ export interface EndpointInput {
   eventTypes?: readonly string[] | null | undefined
 }
 
+/**
+ * Whether an attempt changes its endpoint's record: a streak to reset or to grow, or a last success or failure a second
+ * old or more. Most successes change nothing, so deliveries to one endpoint need not queue up on its row.
+ */
+function changesRecord(e: EndpointRow, outcome: AttemptOutcome, now: number): boolean {
+  const stale = (d: Date | null) => d === null || now - d.getTime() >= 1_000
+  if (outcome === 'delivered') return e.failureStreak > 0 || stale(e.lastSuccessAt)
+  if (outcome === 'will-retry') return stale(e.lastFailureAt)
+  return outcome === 'exhausted'
+}
+
 const notFound = () => new DomainError('not-found', 'webhook endpoint not found')
 const KNOWN_TYPES = new Set<string>(PLATFORM_EVENT_TYPES)
 
@@ -103,9 +114,10 @@ export function createWebhooksService(client: Pick<DbClient, 'pool'>, opts: Webh
     if (endpoint.previousSecret && endpoint.previousSecretExpiresAt && endpoint.previousSecretExpiresAt.getTime() > now) secrets.push(endpoint.previousSecret)
     const result = await opts.sender.send({ url: endpoint.url, id: job.eventId, body: job.body, secrets })
     const outcome: AttemptOutcome = ifFailed === 'ping' ? 'ping' : result.ok ? 'delivered' : ifFailed
+    const at = new Date()
     const disabled = await store.recordAttempt(
-      { endpointId: endpoint.id, eventId: job.eventId, eventType: job.eventType, attempt: n, ...result, outcome, at: new Date() },
-      { disableAfter: opts.disableAfterFailedEvents, keepRows: opts.logRowsPerEndpoint, disabledReason }
+      { endpointId: endpoint.id, eventId: job.eventId, eventType: job.eventType, attempt: n, ...result, outcome, at },
+      { disableAfter: opts.disableAfterFailedEvents, keepRows: opts.logRowsPerEndpoint, disabledReason, touchEndpoint: changesRecord(endpoint, outcome, at.getTime()) }
     )
     if (disabled) {
       // There is no mail here to tell the owner: the endpoint says so in its GET (disabled_at, disabled_reason).
