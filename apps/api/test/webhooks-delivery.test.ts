@@ -20,7 +20,9 @@ const app = await build(
     WEBHOOK_ALLOW_PRIVATE: 'true',
     WEBHOOK_RETRY_DELAYS_MS: STEPS.join(','),
     WEBHOOK_DISABLE_AFTER_FAILED_EVENTS: '2',
-    WEBHOOK_TIMEOUT_MS: '2000'
+    WEBHOOK_TIMEOUT_MS: '2000',
+    // The log is cut every 5th row: the cut runs beside concurrent deliveries (it once deadlocked with them).
+    WEBHOOK_LOG_ROWS: '100'
   },
   { webhookWorker: true }
 )

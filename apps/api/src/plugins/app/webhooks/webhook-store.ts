@@ -70,8 +70,7 @@ const ENDPOINT = `e.id, e.user_id AS userId, e.url, e.description, e.event_types
 const DELIVERY = `d.id, d.endpoint_id AS endpointId, d.event_id AS eventId, d.event_type AS eventType, d.attempt, d.status,
   d.http_status AS httpStatus, d.error, d.response_excerpt AS responseExcerpt, d.duration_ms AS durationMs, d.created_at AS createdAt`
 
-// The log row of one attempt, the endpoint's own record of how it fares, and the cut of the log to its newest rows (a
-// derived table, since MySQL cannot select from the table it deletes from).
+// The log row of one attempt, and the endpoint's own record of how it fares.
 const INSERT_ATTEMPT = `INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, attempt, status, http_status, error, response_excerpt, duration_ms, created_at)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 // A ping tells its owner how the endpoint answers; it does not count for or against it.
@@ -83,8 +82,11 @@ const ENDPOINT_AFTER: Record<AttemptOutcome, string | null> = {
 }
 // Run after an exhausted event: the endpoint is disabled once that many events in a row failed for good.
 const DISABLE = `UPDATE webhook_endpoints SET disabled_at = ?, disabled_reason = ? WHERE id = ? AND disabled_at IS NULL AND failure_streak >= ?`
-const PRUNE = `DELETE FROM webhook_deliveries WHERE endpoint_id = ? AND id <= (
-  SELECT id FROM (SELECT id FROM webhook_deliveries WHERE endpoint_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?) AS oldest_kept)`
+// The cut of a log: the newest kept row's id found by a plain (non-locking) read, then the older rows deleted by range.
+// One DELETE with that read as a subquery would lock the newest rows and the gap above them, where concurrent
+// attempts insert: it deadlocked with them under load.
+const OLDEST_KEPT = 'SELECT id FROM webhook_deliveries WHERE endpoint_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?'
+const PRUNE = 'DELETE FROM webhook_deliveries WHERE endpoint_id = ? AND id < ?'
 
 /** MariaDB's JSON is LONGTEXT: it comes back as text; MySQL's comes back parsed. */
 function eventTypesOf(value: unknown): string[] | null {
@@ -101,6 +103,8 @@ async function retryingConflicts<T>(work: () => Promise<T>, tries = 4): Promise<
       return await work()
     } catch (err) {
       if (i >= tries || !isRetryableConflict(err)) throw err
+      // Apart, so that the same two do not collide again at once.
+      await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * i))
     }
   }
 }
@@ -236,7 +240,12 @@ export function createWebhookStore(pool: Pool) {
       // The cap is kept by the log rows' ids: every `pruneEvery`-th row cuts its endpoint's log back (best effort: a
       // cut that fails is made by a later one).
       const every = Math.max(1, Math.min(50, Math.floor(opts.keepRows / 20)))
-      if (insertId % every === 0) await pool.query(PRUNE, [a.endpointId, a.endpointId, opts.keepRows]).catch(() => {})
+      if (insertId % every === 0) {
+        await (async () => {
+          const [kept] = await rows<{ id: number }>(pool, OLDEST_KEPT, [a.endpointId, opts.keepRows - 1])
+          if (kept) await pool.query(PRUNE, [a.endpointId, kept.id])
+        })().catch(() => {})
+      }
       return disabled
     },
 
