@@ -14,6 +14,8 @@ import { benchStack } from './stack.mjs'
 
 const N = Number(process.env.BENCH_WEBHOOKS ?? 5_000)
 const CONCURRENCY = Number(process.env.BENCH_WEBHOOK_CONCURRENCY ?? 16)
+/** BENCH_CPU_PROF=<dir>: a V8 CPU profile of the delivering api process (the one-process run) goes there. */
+const PROFILE_DIR = process.env.BENCH_CPU_PROF
 const RETRY_DELAYS = '5000,30000,180000,900000,3600000,10800000,21600000,43200000'
 
 async function startReceiver() {
@@ -95,7 +97,7 @@ async function ours(receiver, workers) {
         })
       )
     }
-    await stack.api(env)
+    await stack.api(env, 'server.js', PROFILE_DIR && workers === 1 ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [])
     if (workers > 1) stack.api(env, 'worker.js')
     await waitFor('every event delivered', async () => (await receiver.stats()).distinct >= N, 600_000, 100)
     const s = await receiver.stats()
