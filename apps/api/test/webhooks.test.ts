@@ -243,3 +243,13 @@ t.test('an account deleting itself takes its endpoints and their logs with it', 
   )) as unknown as [[{ endpoints: number; deliveries: number }]]
   t.same([Number(left.endpoints), Number(left.deliveries)], [0, 0])
 })
+
+t.test('with Redis unreachable, an owner with endpoints still creates, starts and ends streams at once (the fan-out fails fast)', async (t) => {
+  const cut = await build(t, { REDIS_URL: 'redis://127.0.0.1:1', WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_ALLOW_PRIVATE: 'true' })
+  const erin = await register(cut, 'erin')
+  const E = as(cut, erin)
+  assertEnvelope(t, await E('POST', '/api/webhooks', { url: receiver.url }), 201)
+  const created = assertEnvelope(t, await E('POST', '/api/livestream/streams', { title: 'no redis' }), 201)
+  assertEnvelope(t, await E('POST', `/api/livestream/streams/${created.data.id}/start`), 200)
+  assertEnvelope(t, await E('POST', `/api/livestream/streams/${created.data.id}/end`), 200)
+})

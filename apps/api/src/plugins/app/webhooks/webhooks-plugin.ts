@@ -5,6 +5,8 @@ import { createWebhookSender } from './webhook-sender.js'
 import { createWebhooksService, WEBHOOK_DELIVERIES_QUEUE, type WebhooksService } from './webhooks-service.js'
 import type { Resolver, SsrfPolicy } from './ssrf-guard.js'
 
+const ENQUEUE_TIMEOUT_MS = 2_000
+
 declare module 'fastify' {
   interface FastifyInstance {
     /** Webhook endpoints, their fan-out and deliveries. */
@@ -37,9 +39,22 @@ export default fp(
     const queue = new Queue(WEBHOOK_DELIVERIES_QUEUE, { connection, prefix: opts.queuePrefix })
     queue.on('error', (err) => app.log.warn({ err: { message: err.message } }, 'webhook queue error'))
     const sender = createWebhookSender({ policy: opts.policy, timeoutMs: opts.timeoutMs, ...(opts.resolve ? { resolve: opts.resolve } : {}) })
+    // BullMQ waits for its connection before adding: with Redis away, every write of an owner with endpoints would
+    // hang on its fan-out. Refused at once while the connection is down, and bounded while it is slow; the platform
+    // events log the event as not passed on.
+    const enqueue = {
+      addBulk(jobs: Parameters<Queue['addBulk']>[0]) {
+        if (['close', 'reconnecting', 'end'].includes(connection.status)) return Promise.reject(new Error('webhook queue unavailable: redis is not connected'))
+        let timer: NodeJS.Timeout | undefined
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`webhook queue unavailable: no answer from redis within ${ENQUEUE_TIMEOUT_MS} ms`)), ENQUEUE_TIMEOUT_MS)
+        })
+        return Promise.race([queue.addBulk(jobs), timeout]).finally(() => clearTimeout(timer))
+      }
+    }
     const service = createWebhooksService(app.dbClient, {
       sender,
-      queue,
+      queue: enqueue,
       policy: opts.policy,
       retryDelaysMs: opts.retryDelaysMs,
       disableAfterFailedEvents: opts.disableAfterFailedEvents,
