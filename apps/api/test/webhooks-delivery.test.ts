@@ -107,7 +107,12 @@ t.test("every stream event reaches the owner's endpoint, signed, with the key in
   }
 
   const onlyEnded = await filteredReceiver.waitFor(1)
-  const deliveries = (await A('GET', `/api/webhooks/${filtered.id}/deliveries`)).json()
+  // The log row is written once the receiver has answered.
+  let deliveries = { count: 0 }
+  for (let i = 0; i < 200 && deliveries.count < 1; i++) {
+    deliveries = (await A('GET', `/api/webhooks/${filtered.id}/deliveries`)).json()
+    if (deliveries.count < 1) await new Promise((r) => setTimeout(r, 50))
+  }
   t.equal(deliveries.count, 1, 'the filtered endpoint got the one type it asked for')
   t.equal(verified(filtered.secret, onlyEnded[0]!).type, 'stream.ended')
   t.equal(filteredReceiver.received.length, 1)
