@@ -343,6 +343,10 @@ export function createStreamStore(pool: Pool, opts: { viewerReportTtlMs?: number
       return changed
     },
 
+    /** What an event already in the ledger did when it was applied. */
+    ledgerOutcome: async (eventId: string) =>
+      (await rows<{ outcome: string }>(pool, 'SELECT outcome FROM stream_events WHERE event_id = ?', [eventId]))[0]?.outcome,
+
     /** One ingest event and its ledger row, in one transaction and one round trip (two for a duplicate: the rollback). */
     async writeEvent(event: StreamEvent): Promise<EventOutcome> {
       const [kind, params] = eventParams(event, viewerTtlMs)

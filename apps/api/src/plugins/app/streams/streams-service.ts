@@ -299,6 +299,13 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, opts: Strea
     async applyEvent(event: StreamEvent): Promise<Outcome> {
       const outcome = await store.writeEvent(event)
       if (outcome === 'not-joined') throw new ViewerNotJoinedError(event.streamId, (event as { userId: number }).userId)
+      if (outcome === 'duplicate') {
+        // A redelivery: the first delivery's process may have died after its commit and before announcing. Announce
+        // again what the ledger says was applied, under the same derived id: webhook jobs and receivers drop a second
+        // copy by that id, and live updates carry state, so a repeat is harmless while a loss is not.
+        if (events.listened && (await store.ledgerOutcome(event.id)) === 'applied') await announceEvent(event)
+        return outcome
+      }
       if (outcome !== 'applied') return outcome
       if (event.type.startsWith('stream.')) cache.changed(event.streamId)
       await announceEvent(event)
