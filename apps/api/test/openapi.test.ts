@@ -8,7 +8,7 @@
  * - a path with parameters (`/:id`) declares `params`;
  * - every response declared is an object schema (the envelope), or names its media types (`content`: an SSE stream's
  *   `text/event-stream`), except 204;
- * - a route under /api/livestream (a user's token required) declares `security`.
+ * - a route under /api/livestream or /api/webhooks (a user's token required) declares `security`.
  * HEAD routes are Fastify's copies of GET routes and follow them. A new route that breaks a rule fails this file,
  * naming the route and the rule.
  */
@@ -21,6 +21,9 @@ interface Problem {
   route: string
   rule: string
 }
+
+/** Subtrees whose every route needs a user's token. */
+const TOKEN_PREFIXES = ['/api/livestream/', '/api/webhooks']
 
 export function routeProblems(routes: readonly RouteOptions[]): Problem[] {
   const problems: Problem[] = []
@@ -44,7 +47,7 @@ export function routeProblems(routes: readonly RouteOptions[]): Problem[] {
       }
     }
     if (/:\w/.test(r.url) && !schema.params) problems.push({ route: name, rule: 'has path parameters but no params schema' })
-    if (r.url.startsWith('/api/livestream/') && !schema.security) problems.push({ route: name, rule: 'needs a token but declares no security' })
+    if (TOKEN_PREFIXES.some((p) => r.url.startsWith(p)) && !schema.security) problems.push({ route: name, rule: 'needs a token but declares no security' })
   }
   return problems
 }
@@ -105,6 +108,7 @@ t.test('the document describes the envelope, the errors and the bearer auth', as
   t.notOk(doc.paths['/api/auth/login'].post.security, 'login needs no token')
   t.same(doc.paths['/api/auth/me'].get.security, [{ bearerAuth: [] }])
   t.notOk(doc.paths['/metrics'], '/metrics is not part of the API document')
+  t.same(doc.paths['/api/webhooks/{id}'].get.security, [{ bearerAuth: [] }], 'webhook routes need a bearer token')
 })
 
 t.test('the UI is served at /docs under a CSP that allows only its own scripts', async (t) => {

@@ -15,6 +15,7 @@ import { recheckKeys } from './key-recheck.js'
 import { everyNoOverlap } from './no-overlap-timer.js'
 import { IngestMetrics, TrafficCounter } from './metrics.js'
 import { PublishAuth } from './publish-auth.js'
+import { viewerCounting } from './viewer-reports.js'
 
 export interface IngestHandle {
   httpPort: number
@@ -64,6 +65,11 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     streamIds: () => live.ids(),
     log
   })
+  // HLS/DASH viewers: counted in memory from media requests, reported as events (never a database write per request).
+  const counting = config.viewers
+    ? viewerCounting({ ...config.viewers, windows, streams: () => live.announced(), send: (draft) => producer.send(draft), log })
+    : null
+  const viewers = counting?.tracking
   const media = createMediaServer({ config, auth, live, log })
   const tls = config.tls ? { cert: await readFile(config.tls.certPath), key: await readFile(config.tls.keyPath) } : undefined
   const health = () => ({ ok: true, detail: { nodeId: config.nodeId, liveStreams: live.size, eventsPending: producer.stats.pending } })
@@ -84,14 +90,15 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     health,
     ready: () => readiness.ready(),
     metrics: () => metrics.render(),
+    ...(viewers ? { viewers } : {}),
     log
   })
   const rtmpTraffic = new TrafficCounter()
   const mediaTraffic = new TrafficCounter()
   rtmpTraffic.watch(media.rtmpServer)
   mediaTraffic.watch(http)
-  // Viewers (once counted) and draining (once it exists) are wired here: `viewers: () => …`, `draining: () => …`.
-  metrics.readFrom({ live, windows, auth, producer, rtmp: rtmpTraffic, media: mediaTraffic })
+  // Draining (once it exists) is wired here: `draining: () => …`.
+  metrics.readFrom({ live, windows, auth, producer, rtmp: rtmpTraffic, media: mediaTraffic, ...(viewers ? { viewers: () => viewers.total() } : {}) })
 
   // Streams ended through the api lose their publisher and end here; a rotated key cuts the publisher but leaves the
   // stream its reconnect window, for the owner to come back with the new key.
@@ -120,6 +127,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
   await media.run()
   heartbeat.start()
   rtmpTraffic.start()
+  counting?.reporter.start()
   log.info({ rtmpPort: config.rtmpPort, httpPort: config.httpPort, nodeId: config.nodeId, publicUrl: config.publicUrl }, 'ingest ready')
 
   // The close order, in one place; each step is awaited before the next.
@@ -137,6 +145,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
       recheck.stop()
       readiness.stop()
       rtmpTraffic.stop()
+      counting?.reporter.stop()
     }],
     ['stop accepting publishes', () => media.stopAccepting()],
     ['end streams (unpublish events into the outbox)', () => live.endAll('node-shutdown')],

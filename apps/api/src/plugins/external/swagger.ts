@@ -49,12 +49,13 @@ export default fp(
           description:
             'Every answer, errors included, is the envelope `{ success, data, message, count? }`: `success` is false on ' +
             'every 4xx and 5xx, `data` is then null and `message` says what went wrong (5xx messages are generic). ' +
-            'Routes under /api/livestream and /api/auth/me need `Authorization: Bearer <JWT>` from /api/auth/login or ' +
+            'Routes under /api/livestream and /api/webhooks, and /api/auth/me, need `Authorization: Bearer <JWT>` from /api/auth/login or ' +
             "the platform's identity provider."
         },
         tags: [
           { name: 'auth', description: 'Accounts and tokens' },
           { name: 'streams', description: 'Streams, their lifecycle and participants (a bearer token on every route)' },
+          { name: 'webhooks', description: "A user's webhook endpoints (Standard Webhooks) and their deliveries (a bearer token)" },
           { name: 'live updates', description: "A stream's changes as Server-Sent Events (a bearer token)" },
           { name: 'public', description: 'What anyone holding a playback id may read, without a token' },
           { name: 'health', description: 'Liveness and readiness probes' }

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { Queue } from 'bullmq'
 import { STREAM_EVENTS_QUEUE } from '@livestream/events'
+import { WEBHOOK_DELIVERIES_QUEUE } from '../webhooks/webhooks-service.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -10,10 +11,10 @@ declare module 'fastify' {
 }
 
 /**
- * Every BullMQ queue of the deployment. A new queue (webhook deliveries, say) is added here once, and shows up in
- * `livestream_queue_jobs`, `livestream_consumer_lag_seconds` and Bull Board.
+ * Every BullMQ queue of the deployment: ingest events and webhook deliveries. A new queue is added here once, and shows
+ * up in `livestream_queue_jobs` and Bull Board.
  */
-export const OBSERVED_QUEUES: readonly string[] = [STREAM_EVENTS_QUEUE]
+export const OBSERVED_QUEUES: readonly string[] = [STREAM_EVENTS_QUEUE, WEBHOOK_DELIVERIES_QUEUE]
 
 /**
  * Read-side handles on the queues, over the api's shared Redis connection (it fails fast while Redis is away, so a
