@@ -18,6 +18,8 @@ import { HttpError } from './errors.js'
 import healthRoutes from './routes/health.js'
 import authRoutes from './routes/auth.js'
 import streamsRoutes from './routes/streams.js'
+import watchRoutes from './routes/watch.js'
+import landingRoutes from './routes/landing.js'
 
 export type { Config } from './config.js'
 export { loadConfig, ConfigError } from './config.js'
@@ -138,5 +140,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     prefix: '/api/livestream',
     urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl }
   })
+  await app.register(watchRoutes, { urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl }, watch: config.watch })
+  await app.register(landingRoutes)
   return app
 }

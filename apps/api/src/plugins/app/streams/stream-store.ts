@@ -185,6 +185,11 @@ export function createStreamStore(pool: Pool) {
       return { stream, owner: { id: stream.userId, displayName: ownerName } }
     },
 
+    /** By the public playback id (a binary column: byte for byte, as ingest matches it). */
+    async byPlaybackId(playbackId: string): Promise<StreamRow | undefined> {
+      return (await rows<StreamRow>(pool, `SELECT ${STREAM} FROM streams s WHERE s.playback_id = ?`, [playbackId]))[0]
+    },
+
     async byKey(ownerId: number, streamKey: string): Promise<StreamRow | undefined> {
       return (await rows<StreamRow>(pool, `SELECT ${STREAM} FROM streams s WHERE s.stream_key = ? AND s.user_id = ?`, [streamKey, ownerId]))[0]
     },

@@ -187,6 +187,13 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, opts: Strea
       return found
     },
 
+    /** A stream by its public playback id, for anyone (the watch page): callers show it through a public view only. */
+    async getByPlaybackId(playbackId: string): Promise<StreamRow> {
+      const row = await store.byPlaybackId(playbackId)
+      if (!row) throw notFound()
+      return row
+    },
+
     /** Someone else's key answers exactly like a key that does not exist. */
     async getByKey(ownerId: number, streamKey: string): Promise<StreamRow> {
       // The column ignores trailing spaces (PAD SPACE): a key of another shape is no key, as at ingest.
