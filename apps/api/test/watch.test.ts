@@ -6,6 +6,7 @@ import { brotliDecompressSync, gunzipSync } from 'node:zlib'
 import Fastify from 'fastify'
 import { assertEnvelope, as, build, register, testConfig } from './helper.js'
 import watchRoutes from '../src/routes/watch.js'
+import { shownState } from '../src/watch/page.js'
 
 const app = await build(t)
 const alice = await register(app, 'alice')
@@ -135,6 +136,15 @@ t.test('a live stream on a node, reconnecting: the badge says so, the count show
   t.same(config.media_origins, ['http://cdn.test:8000', 'http://node-a.test:8000'])
   t.match(cspOf(res), "media-src 'self' blob: http://cdn.test:8000 http://node-a.test:8000;")
   t.match(cspOf(res), "connect-src 'self' http://cdn.test:8000 http://node-a.test:8000;")
+})
+
+t.test('the state shown: the status, refined by the connection while live', async (t) => {
+  t.equal(shownState('pending', null), 'pending')
+  t.equal(shownState('live', null), 'live', 'live with no connection news: live')
+  t.equal(shownState('live', 'connected'), 'live')
+  t.equal(shownState('live', 'reconnecting'), 'reconnecting')
+  t.equal(shownState('live', 'awaiting-publisher'), 'starting', 'set live by hand, no publisher yet')
+  t.equal(shownState('ended', null), 'ended')
 })
 
 t.test('an ended stream: the page says it has ended', async (t) => {

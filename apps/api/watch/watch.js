@@ -13,9 +13,10 @@
     'stream.live', 'stream.reconnecting', 'stream.resumed', 'stream.ended', 'stream.viewers', 'stream.updated'
   ]
   const TEXT = {
-    status: { pending: 'Not started', live: 'Live', reconnecting: 'Reconnecting…', ended: 'Ended' },
+    status: { pending: 'Not started', starting: 'Starting…', live: 'Live', reconnecting: 'Reconnecting…', ended: 'Ended' },
     overlay: {
       pending: 'This stream has not started yet. It will play here as soon as it does.',
+      starting: 'The broadcaster has not connected yet. It will play here as soon as they do.',
       ended: 'This stream has ended.',
       loading: 'Loading…'
     }
@@ -132,7 +133,7 @@
     if (retryTimer !== null) return
     retryTimer = window.setTimeout(() => {
       retryTimer = null
-      if (state.status === 'live') startPlayer()
+      render()
     }, RETRY_MS)
   }
 
@@ -154,19 +155,27 @@
     overlay.hidden = true
   }
 
+  /** As the server's page.ts shownState: the status, refined by the publisher's connection while live. */
+  function shownState() {
+    if (state.status !== 'live') return state.status
+    if (state.connection === 'awaiting-publisher') return 'starting'
+    return state.connection === 'reconnecting' ? 'reconnecting' : 'live'
+  }
+
   function render() {
-    const shown = state.status === 'live' && state.connection === 'reconnecting' ? 'reconnecting' : state.status
+    const shown = shownState()
     statusBadge.dataset.status = shown
     statusBadge.textContent = TEXT.status[shown] || shown
     viewerCount.textContent = String(state.viewerCount)
     document.body.dataset.status = shown
-    if (state.status === 'live') {
+    if (shown === 'live' || shown === 'reconnecting') {
+      // Reconnecting: the player holds on (hls.js keeps reloading the playlist) and goes on once media flows again.
       unmute.hidden = !video.muted
       startPlayer()
     } else {
       stopPlayer()
       unmute.hidden = true
-      showOverlay(TEXT.overlay[state.status] || '')
+      showOverlay(TEXT.overlay[shown] || '')
     }
   }
 
@@ -180,7 +189,7 @@
       // A state without `connection` tells nothing about it; off-live it is null either way.
       if (!('connection' in data) && data.status !== 'live') state.connection = null
     }
-    if ('connection' in data && (data.connection === null || data.connection === 'connected' || data.connection === 'reconnecting')) {
+    if ('connection' in data && (data.connection === null || typeof data.connection === 'string')) {
       state.connection = data.connection
       changed = true
     }

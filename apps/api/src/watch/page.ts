@@ -54,16 +54,32 @@ export function messageCsp(embedOrigins: EmbedOrigins): string {
   return `default-src 'none'; style-src 'self'; frame-ancestors ${frameAncestors(embedOrigins)}; base-uri 'none'; form-action 'none'`
 }
 
-const STATUS_TEXT = { pending: 'Not started', live: 'Live', reconnecting: 'Reconnecting…', ended: 'Ended' } as const
-const OVERLAY_TEXT = {
+/** What the page shows: the status, refined by the publisher's connection while live. watch.js has the same table. */
+export type ShownState = 'pending' | 'starting' | 'live' | 'reconnecting' | 'ended'
+const STATUS_TEXT: Record<ShownState, string> = {
+  pending: 'Not started',
+  starting: 'Starting…',
+  live: 'Live',
+  reconnecting: 'Reconnecting…',
+  ended: 'Ended'
+}
+const OVERLAY_TEXT: Record<ShownState, string> = {
   pending: 'This stream has not started yet. It will play here as soon as it does.',
+  starting: 'The broadcaster has not connected yet. It will play here as soon as they do.',
   live: 'Loading…',
   reconnecting: 'Loading…',
   ended: 'This stream has ended.'
-} as const
+}
+
+export function shownState(status: 'pending' | 'live' | 'ended', connection: string | null): ShownState {
+  if (status !== 'live') return status
+  // A stream set live by hand that no publisher has reached yet.
+  if (connection === 'awaiting-publisher') return 'starting'
+  return connection === 'reconnecting' ? 'reconnecting' : 'live'
+}
 
 export interface WatchPageInput {
-  stream: Pick<StreamView, 'title' | 'status' | 'connection' | 'viewer_count' | 'playback_id' | 'playback_url'>
+  stream: Pick<StreamView, 'title' | 'status' | 'viewer_count' | 'playback_id' | 'playback_url'> & { connection: string | null }
   assets: WatchAssets
   /** Origins the player may fetch media from (the CSP's), so that the page knows when a move needs a reload. */
   mediaOrigins: string[]
@@ -75,7 +91,7 @@ export interface WatchPageInput {
  * message); watch.js then plays and keeps it current. Everything that came from a user is escaped.
  */
 export function renderWatchPage({ stream, assets, mediaOrigins, embed }: WatchPageInput): string {
-  const shown = stream.status === 'live' && stream.connection === 'reconnecting' ? 'reconnecting' : stream.status
+  const shown = shownState(stream.status, stream.connection)
   const id = encodeURIComponent(stream.playback_id)
   const config = {
     playback_id: stream.playback_id,
