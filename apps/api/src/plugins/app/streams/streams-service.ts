@@ -250,7 +250,8 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, opts: Strea
      * stream run side by side while a concurrent end waits for them (see `stream-store.ts`).
      */
     async join(streamId: number, userId: number): Promise<ParticipantRow> {
-      const written = await store.join(streamId, userId, new Date()).catch((err: unknown) => {
+      const at = new Date()
+      const written = await store.join(streamId, userId, at).catch((err: unknown) => {
         // The stream is read in the same statement, so a missing reference can only be the user.
         throw isMissingReference(err) ? new UserGoneError(userId) : err
       })
@@ -261,7 +262,11 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, opts: Strea
         if (row.status === 'ended') throw new DomainError('conflict', 'cannot join an ended stream')
       }
       const participant = await service.participant(streamId, userId)
-      if (written > 0) await announceParticipant('participant.joined', participant)
+      // mysql2 counts found rows: a no-op re-join reads 1 like an insert; only a row joined at `at` (new) or brought
+      // back from `left` (2: updated) is news.
+      if (written === 2 || (written === 1 && participant.joinedAt.getTime() === at.getTime())) {
+        await announceParticipant('participant.joined', participant)
+      }
       return participant
     },
 
