@@ -116,6 +116,11 @@ t.test('the assets are served by the api with a year of cache, compressed when a
   t.notMatch(hlsBody, /sourceMappingURL/, 'no source map comment pointing at a file we do not serve')
   const watchJs = (await app.inject({ method: 'GET', url: refs.find((r) => r.includes('/watch.') && r.endsWith('.js')) as string })).body
   t.match(watchJs, 'xhrSetup', 'watch.js adds the viewer session to hls.js requests')
+  const plainName = await app.inject({ method: 'GET', url: '/watch/assets/hls.js' })
+  t.equal(plainName.statusCode, 200, 'hls.js under its plain name too, for the README snippet')
+  t.equal(plainName.body, hlsBody, 'the same bytes')
+  t.equal(plainName.headers['cache-control'], 'public, max-age=86400', 'a day: it changes with an upgrade')
+  t.equal(plainName.headers['cross-origin-resource-policy'], 'cross-origin', 'loadable from pages of other sites')
   const missing = await app.inject({ method: 'GET', url: '/watch/assets/hls.AAAAAAAAAAAA.js' })
   assertEnvelope(t, missing, 404)
 })

@@ -4,8 +4,8 @@ import { isUnavailable } from '@livestream/db'
 import { NotFoundError } from '../errors.js'
 import { DomainError } from '../plugins/app/domain-errors.js'
 import { streamView, type UrlConfig } from '../plugins/app/streams/stream-view.js'
-import { watchAssetSchema, watchPageSchema } from '../schemas/watch.js'
-import { loadWatchAssets, type WatchAssets } from '../watch/assets.js'
+import { hlsAliasSchema, watchAssetSchema, watchPageSchema } from '../schemas/watch.js'
+import { loadWatchAssets, type Asset, type WatchAssets } from '../watch/assets.js'
 import { messageCsp, originOf, renderMessagePage, renderWatchPage, watchCsp, type EmbedOrigins } from '../watch/page.js'
 
 export interface WatchRoutesOptions {
@@ -64,14 +64,26 @@ const watchRoutes: FastifyPluginAsyncTypebox<WatchRoutesOptions> = async (app, o
     return pageHeaders(reply, watchCsp({ mediaOrigins, embedOrigins })).send(renderWatchPage({ stream: view, assets, mediaOrigins, embed }))
   })
 
+  const sendAsset = (request: FastifyRequest, reply: FastifyReply, asset: Asset, cacheControl: string) => {
+    const accepted = request.headers['accept-encoding'] ?? ''
+    const [encoding, body] = /\bbr\b/.test(accepted) ? ['br', asset.br] : /\bgzip\b/.test(accepted) ? ['gzip', asset.gzip] : [null, asset.identity]
+    reply.header('content-type', asset.type).header('cache-control', cacheControl).header('vary', 'accept-encoding')
+    if (encoding) reply.header('content-encoding', encoding)
+    return reply.send(body)
+  }
+
+  // Registered before the hashed names' route: the README's player snippet loads this from other sites' pages, so it
+  // may be read across origins, and its bytes change with an upgrade (a day's cache, not a year's).
+  app.get('/watch/assets/hls.js', { schema: hlsAliasSchema }, async (request, reply) => {
+    if (!assets) throw new NotFoundError('no such asset')
+    reply.header('cross-origin-resource-policy', 'cross-origin').header('access-control-allow-origin', '*')
+    return sendAsset(request, reply, assets.hls, 'public, max-age=86400')
+  })
+
   app.get('/watch/assets/:file', { schema: watchAssetSchema }, async (request, reply) => {
     const asset = assets?.byFile(request.params.file)
     if (!asset) throw new NotFoundError('no such asset')
-    const accepted = request.headers['accept-encoding'] ?? ''
-    const [encoding, body] = /\bbr\b/.test(accepted) ? ['br', asset.br] : /\bgzip\b/.test(accepted) ? ['gzip', asset.gzip] : [null, asset.identity]
-    reply.header('content-type', asset.type).header('cache-control', YEAR).header('vary', 'accept-encoding')
-    if (encoding) reply.header('content-encoding', encoding)
-    return reply.send(body)
+    return sendAsset(request, reply, asset, YEAR)
   })
 }
 export default watchRoutes

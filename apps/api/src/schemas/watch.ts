@@ -33,3 +33,9 @@ export const landingSchema = {
     })
   }
 }
+
+/** hls.js under its plain name: an asset, not an api route (kept out of the OpenAPI document). */
+export const hlsAliasSchema = {
+  hide: true,
+  response: { 200: { description: 'hls.min.js', content: { 'text/javascript': { schema: Type.String() } } } }
+}

@@ -18,6 +18,8 @@ export interface WatchAssets {
   url(name: AssetName): string
   /** An asset by its hashed file name; undefined for anything else. */
   byFile(file: string): Asset | undefined
+  /** hls.js under its plain name, for pages of other sites that want our copy rather than a CDN's. */
+  hls: Asset
 }
 
 /**
@@ -39,6 +41,7 @@ export function loadWatchAssets(dir = DEFAULT_ASSETS_DIR): WatchAssets | null {
   }
   return {
     url: (name) => `/watch/assets/${manifest[name].file}`,
-    byFile: (file) => files.get(file)
+    byFile: (file) => files.get(file),
+    hls: files.get(manifest['hls.js'].file) as Asset
   }
 }
