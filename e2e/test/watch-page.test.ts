@@ -7,10 +7,11 @@ import type { Managed } from '../src/process.js'
 import { createStackEnv, startApi, startIngest } from '../src/stack.js'
 import { waitFor } from '../src/wait.js'
 
-// The api's watch page in headless Chromium against the real stack: opened on a phone-sized screen before the stream
-// starts, it says so; once a real ffmpeg publishes it plays (currentTime advances) with the live state and a viewer
-// count; when the owner ends the stream it says so and stops. Its state comes from the public events, or from polling
-// the public JSON when those fail: either is the page's own choice, the test watches only what a viewer sees.
+// The api's watch page in headless Chromium against the real stack. Two viewers open it before the stream starts: one
+// on a phone-sized screen with the public events (SSE), one whose events request is refused, so that it must poll the
+// public JSON. Both say "not started"; once a real ffmpeg publishes both play (currentTime advances) showing the live
+// state and a viewer count; when the owner ends the stream both say so and stop. The test reads only what a viewer
+// sees, plus the page's own account of how it heard (window.watchPage).
 const stack = await createStackEnv('watchpage')
 const api = await startApi(stack)
 const ingest = await startIngest(stack)
@@ -19,6 +20,9 @@ const owner = await ApiUser.register(api.url, 'watchpage')
 // Markup in the title must arrive as text.
 const TITLE = 'Friday <b>show</b> & "friends"'
 const stream = await owner.createStream(TITLE)
+const pageUrl = `${api.url}/watch/${stream.playback_id}`
+const apiOrigin = new URL(api.url).origin
+const ingestOrigin = new URL(ingest.publicUrl).origin
 let publisher: Managed | null = null
 
 t.teardown(async () => {
@@ -28,24 +32,6 @@ t.teardown(async () => {
   await api.stop()
   await stack.cleanup()
 })
-
-const page: Page = await browser.newPage()
-await page.setViewportSize({ width: 390, height: 844 })
-/** Requests of the current document (a reload starts the list again), console CSP reports and uncaught errors. */
-let requests: string[] = []
-const cspReports: string[] = []
-const pageErrors: string[] = []
-let loads = 0
-page.on('framenavigated', (frame) => {
-  if (frame !== page.mainFrame()) return
-  requests = []
-  loads++
-})
-page.on('request', (r) => requests.push(r.url()))
-page.on('console', (m) => {
-  if (/Content Security Policy|Refused to/i.test(m.text())) cspReports.push(m.text())
-})
-page.on('pageerror', (err) => pageErrors.push(err.message))
 
 /** The little of the DOM these checks read (this project compiles without the DOM lib). */
 interface El {
@@ -72,10 +58,10 @@ interface Win {
   }
   innerWidth: number
   getComputedStyle(e: El | null): { display: string }
-  watchPage?: { playing(): boolean; session: string }
+  watchPage?: { playing(): boolean; polling(): boolean; session: string }
 }
 
-/** What a viewer sees, read from the page (undefined fields while a reload is under way). */
+/** What a viewer sees, read from the page (empty while a reload is under way). */
 interface Seen {
   status: string | undefined
   overlay: string | null
@@ -83,43 +69,86 @@ interface Seen {
   currentTime: number
   src: string | null
   playing: boolean
+  polling: boolean
   session: string
   muted: boolean
   unmuteHidden: boolean
 }
-const seen = (): Promise<Seen> =>
-  page.evaluate(() => {
-    const w = globalThis as unknown as Win
-    const d = w.document
-    const overlay = d.getElementById('overlay')
-    const video = d.getElementById('video')
-    return {
-      status: d.getElementById('status')?.dataset.status,
-      overlay: overlay && !overlay.hidden ? overlay.textContent : null,
-      viewers: d.getElementById('viewer-count')?.textContent ?? undefined,
-      currentTime: video?.currentTime ?? 0,
-      src: video?.getAttribute('src') ?? null,
-      playing: w.watchPage?.playing() ?? false,
-      session: w.watchPage?.session ?? '',
-      muted: video?.muted ?? true,
-      unmuteHidden: d.getElementById('unmute')?.hidden ?? true
-    }
-  })
 
-t.test('opened before the stream starts, on a phone screen: the title as text, and "not started yet"', async (t) => {
-  const res = await page.goto(`${api.url}/watch/${stream.playback_id}`)
-  t.equal(res?.status(), 200)
+/** A viewer's tab, with what it requested (since its latest load), CSP reports and uncaught errors. */
+interface Viewer {
+  name: string
+  page: Page
+  requests: string[]
+  cspReports: string[]
+  pageErrors: string[]
+  loads: number
+  seen(): Promise<Seen>
+}
+
+async function openViewer(name: string, opts: { phone?: boolean; refuseEvents?: boolean } = {}): Promise<Viewer> {
+  const page = await browser.newPage()
+  if (opts.phone) await page.setViewportSize({ width: 390, height: 844 })
+  if (opts.refuseEvents) await page.route('**/api/public/streams/*/events', (route) => route.fulfill({ status: 404, body: '' }))
+  const v: Viewer = {
+    name,
+    page,
+    requests: [],
+    cspReports: [],
+    pageErrors: [],
+    loads: 0,
+    seen: () =>
+      page.evaluate(() => {
+        const w = globalThis as unknown as Win
+        const d = w.document
+        const overlay = d.getElementById('overlay')
+        const video = d.getElementById('video')
+        return {
+          status: d.getElementById('status')?.dataset.status,
+          overlay: overlay && !overlay.hidden ? overlay.textContent : null,
+          viewers: d.getElementById('viewer-count')?.textContent ?? undefined,
+          currentTime: video?.currentTime ?? 0,
+          src: video?.getAttribute('src') ?? null,
+          playing: w.watchPage?.playing() ?? false,
+          polling: w.watchPage?.polling() ?? false,
+          session: w.watchPage?.session ?? '',
+          muted: video?.muted ?? true,
+          unmuteHidden: d.getElementById('unmute')?.hidden ?? true
+        }
+      })
+  }
+  page.on('framenavigated', (frame) => {
+    if (frame !== page.mainFrame()) return
+    v.requests = []
+    v.loads++
+  })
+  page.on('request', (r) => v.requests.push(r.url()))
+  page.on('console', (m) => {
+    if (/Content Security Policy|Refused to/i.test(m.text())) v.cspReports.push(m.text())
+  })
+  page.on('pageerror', (err) => v.pageErrors.push(err.message))
+  const res = await page.goto(pageUrl)
+  if (res?.status() !== 200) throw new Error(`${name}: the page answered ${res?.status()}`)
+  await waitFor(`${name}: the page script ran`, async () => (await v.seen()).session !== '')
+  return v
+}
+
+const phone = await openViewer('phone, events', { phone: true })
+const poller = await openViewer('desktop, events refused', { refuseEvents: true })
+const viewers = [phone, poller]
+
+t.test('opened before the stream starts: the title as text, "not started yet", a count, and on a phone no sideways scroll', async (t) => {
+  const { page } = phone
   t.equal(await page.title(), TITLE, 'the title is the text given, markup included as text')
   t.equal(await page.textContent('#title'), TITLE)
   t.equal(await page.locator('#title b').count(), 0, 'no element made from the title')
-  const s = await waitFor('the page script ran', async () => {
-    const v = await seen()
-    return v.session ? v : null
-  })
-  t.equal(s.status, 'pending')
-  t.match(s.overlay, 'This stream has not started yet')
-  t.match(s.viewers, /^\d+$/, 'a viewer count is shown')
-  t.equal(s.playing, false, 'nothing to play yet')
+  for (const v of viewers) {
+    const s = await v.seen()
+    t.equal(s.status, 'pending', v.name)
+    t.match(s.overlay, 'This stream has not started yet', v.name)
+    t.match(s.viewers, /^\d+$/, `${v.name}: a viewer count is shown`)
+    t.equal(s.playing, false, `${v.name}: nothing to play yet`)
+  }
   const layout = await page.evaluate(() => {
     const g = globalThis as unknown as Win
     const r = (g.document.getElementById('video') as El).getBoundingClientRect()
@@ -129,69 +158,81 @@ t.test('opened before the stream starts, on a phone screen: the title as text, a
   t.equal(layout.width, layout.viewport, 'the video spans the screen')
   t.ok(Math.abs(layout.height - (layout.width * 9) / 16) <= 1, `16:9 (${layout.width} x ${layout.height})`)
   const snippet = await page.inputValue('#embed-code')
-  t.match(snippet, `<iframe src="${api.url}/watch/${stream.playback_id}?embed=1"`, 'an embed snippet with the absolute page URL')
+  t.match(snippet, `<iframe src="${pageUrl}?embed=1"`, 'an embed snippet with the absolute page URL')
 })
 
-t.test('once a publisher goes live the page plays it, shows it live with a viewer count, every media request carries the session', async (t) => {
+t.test('once a publisher goes live both pages play it, show it live with a viewer count, and tag media with their session', async (t) => {
   publisher = publishTestClip(ingest.rtmpUrl(stream.stream_key), 120, 'watch-publisher')
-  // The page learns of the start by itself (events or polling); it may reload once to get a policy for the node.
-  let start = -1
-  const played = await waitFor(
-    'the page to play 2 s of the stream',
-    async () => {
-      const s = await seen()
-      if (start < 0 && s.currentTime > 0) start = s.currentTime
-      return start >= 0 && s.currentTime >= start + 2 ? s : null
-    },
-    45_000,
-    250
+  // Each page learns of the start by itself; it may reload once to get a policy allowing the node that took the stream.
+  const played = await Promise.all(
+    viewers.map(async (v) => {
+      let start = -1
+      const s = await waitFor(
+        `${v.name}: 2 s of the stream played`,
+        async () => {
+          const now = await v.seen()
+          if (start < 0 && now.currentTime > 0) start = now.currentTime
+          return start >= 0 && now.currentTime >= start + 2 ? now : null
+        },
+        45_000,
+        250
+      )
+      t.comment(`${v.name}: page loads ${v.loads}, played ${start.toFixed(2)} s -> ${s.currentTime.toFixed(2)} s, polling: ${s.polling}`)
+      return s
+    })
   )
-  t.comment(`page loads: ${loads}; playback from ${start.toFixed(2)} s to ${played.currentTime.toFixed(2)} s`)
-  t.equal(played.status, 'live')
-  t.equal(played.overlay, null, 'no message over a playing video')
-  t.match(played.viewers, /^\d+$/, `a viewer count is shown (${played.viewers})`)
-  t.match(played.session, /^[A-Za-z0-9_-]{16,64}$/, 'a url-safe viewer session')
-  const ingestOrigin = new URL(ingest.publicUrl).origin
-  const media = requests.filter((u) => u.startsWith(`${ingestOrigin}/`))
-  t.ok(media.some((u) => /\/hls\/[^/]+\/index\.m3u8/.test(u)), 'the playlist came from ingest')
-  t.ok(media.length >= 3, `media requests made (${media.length})`)
-  const withoutSession = media.filter((u) => new URL(u).searchParams.get('vs') !== played.session)
-  t.same(withoutSession, [], 'every media request carries ?vs=<this page load session>')
-  const apiOrigin = new URL(api.url).origin
-  const foreign = requests.filter((u) => !u.startsWith(`${apiOrigin}/`) && !u.startsWith(`${ingestOrigin}/`) && !/^(blob|data):/.test(u))
-  t.same(foreign, [], 'nothing loaded from anywhere else (no CDN)')
-  t.equal(played.muted, true, 'muted autoplay')
-  t.equal(played.unmuteHidden, false, 'with an unmute button')
-  await page.click('#unmute')
-  const unmuted = await seen()
+  for (const [i, v] of viewers.entries()) {
+    const s = played[i] as Seen
+    t.equal(s.status, 'live', v.name)
+    t.equal(s.overlay, null, `${v.name}: no message over a playing video`)
+    t.match(s.viewers, /^\d+$/, `${v.name}: a viewer count is shown (${s.viewers})`)
+    t.match(s.session, /^[A-Za-z0-9_-]{16,64}$/, `${v.name}: a url-safe viewer session`)
+    const media = v.requests.filter((u) => u.startsWith(`${ingestOrigin}/`))
+    t.ok(media.some((u) => /\/hls\/[^/]+\/index\.m3u8/.test(u)), `${v.name}: the playlist came from ingest`)
+    t.same(
+      media.filter((u) => new URL(u).searchParams.get('vs') !== s.session),
+      [],
+      `${v.name}: every media request (${media.length}) carries ?vs=<this page load's session>`
+    )
+    const foreign = v.requests.filter((u) => !u.startsWith(`${apiOrigin}/`) && !u.startsWith(`${ingestOrigin}/`) && !/^(blob|data):/.test(u))
+    t.same(foreign, [], `${v.name}: nothing loaded from anywhere else (no CDN)`)
+  }
+  t.not((played[0] as Seen).session, (played[1] as Seen).session, 'each page load has its own session')
+  t.equal((played[1] as Seen).polling, true, 'the page whose events were refused polls the public JSON')
+  t.equal((played[0] as Seen).muted, true, 'muted autoplay')
+  t.equal((played[0] as Seen).unmuteHidden, false, 'with an unmute button')
+  await phone.page.click('#unmute')
+  const unmuted = await phone.seen()
   t.equal(unmuted.muted, false, 'the button unmutes')
   t.equal(unmuted.unmuteHidden, true, 'and goes away')
 })
 
-t.test('when the owner ends the stream the page says so and stops the player', async (t) => {
+t.test('when the owner ends the stream both pages say so and stop their player', async (t) => {
   const res = await owner.call('POST', `/livestream/streams/${stream.id}/end`)
   t.equal(res.status, 200)
-  const ended = await waitFor(
-    'the page to show the end',
-    async () => {
-      const s = await seen()
-      return s.status === 'ended' ? s : null
-    },
-    30_000,
-    250
-  )
-  t.match(ended.overlay, 'This stream has ended')
-  t.equal(await page.textContent('#status'), 'Ended')
-  t.equal(ended.playing, false, 'the player is stopped')
-  t.equal(ended.src, null, 'the video has let go of its source')
-  t.match(ended.viewers, /^\d+$/, `the viewer count is still a number (${ended.viewers})`)
+  for (const v of viewers) {
+    const ended = await waitFor(
+      `${v.name}: the page to show the end`,
+      async () => {
+        const s = await v.seen()
+        return s.status === 'ended' ? s : null
+      },
+      30_000,
+      250
+    )
+    t.match(ended.overlay, 'This stream has ended', v.name)
+    t.equal(await v.page.textContent('#status'), 'Ended', v.name)
+    t.equal(ended.playing, false, `${v.name}: the player is stopped`)
+    t.equal(ended.src, null, `${v.name}: the video has let go of its source`)
+    t.match(ended.viewers, /^\d+$/, `${v.name}: the viewer count is still a number (${ended.viewers})`)
+  }
 })
 
 t.test('the page embeds in an iframe on another site, showing the video alone', async (t) => {
   const host = await browser.newPage()
   t.teardown(() => host.close())
   await host.goto(`${browser.origin}/`)
-  const src = `${api.url}/watch/${stream.playback_id}?embed=1`
+  const src = `${pageUrl}?embed=1`
   await host.evaluate((url) => {
     const d = (globalThis as unknown as Win).document
     const f = d.createElement('iframe')
@@ -216,6 +257,8 @@ t.test('the page embeds in an iframe on another site, showing the video alone', 
 })
 
 t.test('no policy violation and no script error on the way', async (t) => {
-  t.same(cspReports, [], 'no Content-Security-Policy report')
-  t.same(pageErrors, [], 'no uncaught error')
+  for (const v of viewers) {
+    t.same(v.cspReports, [], `${v.name}: no Content-Security-Policy report`)
+    t.same(v.pageErrors, [], `${v.name}: no uncaught error`)
+  }
 })

@@ -218,6 +218,8 @@
     let changed = false
     for (const c of candidates) if (apply(c)) changed = true
     if (changed) render()
+    // Ended is final: nothing more to hear (and one connection fewer on the server).
+    if (state.status === 'ended') stopUpdates()
   }
 
   // ---- live updates ------------------------------------------------------------------------------------------------
