@@ -228,6 +228,25 @@ t.test('WATCH_EMBED_ORIGINS: none refuses framing, a list allows those sites onl
   t.throws(() => testConfig('mysql://x@127.0.0.1/x', { WATCH_MEDIA_ORIGINS: 'ftp://x' }), { message: /WATCH_MEDIA_ORIGINS/ })
 })
 
+t.test('a database that is down or a bug: a 503 or 500 page, the detail only in the log', async (t) => {
+  const config = testConfig('mysql://x@127.0.0.1/x')
+  const assetsDir = path.join(import.meta.dirname, '../dist/watch-assets')
+  for (const [err, status] of [
+    [Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:3306'), { code: 'ECONNREFUSED' }), 503],
+    [new TypeError('secret detail of a bug'), 500]
+  ] as const) {
+    const bare = Fastify()
+    bare.decorate('streams', { getByPlaybackId: async () => Promise.reject(err) } as never)
+    await bare.register(watchRoutes, { urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl }, watch: config.watch, assetsDir })
+    const res = await bare.inject({ method: 'GET', url: '/watch/AAAAAAAAAAAAAAAA' })
+    await bare.close()
+    t.equal(res.statusCode, status)
+    t.match(res.headers['content-type'], /^text\/html/)
+    t.match(res.body, 'cannot be shown right now')
+    t.notMatch(res.body, /ECONNREFUSED|secret detail|at .*:\d+/, 'nothing of the error in the page')
+  }
+})
+
 t.test('assets not built: the page is a 503 saying so, not a crash', async (t) => {
   const empty = await mkdtemp(path.join(tmpdir(), 'ls-no-assets-'))
   t.teardown(() => rm(empty, { recursive: true, force: true }))

@@ -14,7 +14,7 @@ export const watchPageSchema = {
   response: {
     200: Html('the watch page'),
     404: Html('no stream has this playback id (or it is not one): a page saying so'),
-    503: Html('the page cannot be shown now (a dependency is down, or its assets were not built)')
+    '5xx': Html('the page cannot be shown now (a dependency is down, or its assets were not built): a page saying so')
   }
 }
 
