@@ -105,8 +105,8 @@ t.test('a broadcaster goes live over RTMP and viewers get HLS and DASH by playba
   t.equal(ended.status, 'ended')
   t.same(
     (await ledger(stream.id)).map((r) => `${r.type}:${r.outcome}`),
-    ['stream.published:applied', 'stream.unpublished:applied'],
-    'exactly one publish and one unpublish were applied'
+    ['stream.published:applied', 'stream.reconnecting:applied', 'stream.unpublished:applied'],
+    'exactly one publish, the drop (reconnect window) and one unpublish were applied'
   )
 })
 

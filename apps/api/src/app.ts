@@ -18,6 +18,9 @@ import { HttpError } from './errors.js'
 import healthRoutes from './routes/health.js'
 import authRoutes from './routes/auth.js'
 import streamsRoutes from './routes/streams.js'
+import liveUpdatesPlugin from './plugins/app/live-updates/live-updates.js'
+import liveUpdatesRoutes from './routes/live-updates.js'
+import publicStreamsRoutes from './routes/public-streams.js'
 import watchRoutes from './routes/watch.js'
 import landingRoutes from './routes/landing.js'
 
@@ -115,6 +118,15 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     userExists: async (id) => (await app.users.findById(id)) !== null,
     userCacheMs: config.authUserCacheMs
   })
+  // Before the consumer and the reaper: every process that changes streams feeds live updates.
+  await app.register(liveUpdatesPlugin, {
+    redisUrl: config.redisUrl,
+    prefix: config.queuePrefix,
+    urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl },
+    heartbeatMs: config.liveUpdates.heartbeatMs,
+    replayEvents: config.liveUpdates.replayEvents,
+    replayTtlMs: config.liveUpdates.replayTtlMs
+  })
   if (opts.consumer ?? config.consumer.enabled) {
     await app.register(consumerPlugin, {
       redisUrl: config.redisUrl,
@@ -127,7 +139,8 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     await app.register(reaperPlugin, {
       queuePrefix: config.queuePrefix,
       nodeTimeoutMs: config.reaper.nodeTimeoutMs,
-      intervalMs: config.reaper.intervalMs
+      intervalMs: config.reaper.intervalMs,
+      noPublisherTimeoutMs: config.reaper.noPublisherTimeoutMs
     })
   }
 
@@ -139,6 +152,12 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(streamsRoutes, {
     prefix: '/api/livestream',
     urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl }
+  })
+  await app.register(liveUpdatesRoutes, { prefix: '/api/livestream', maxPerUser: config.liveUpdates.maxPerUser })
+  await app.register(publicStreamsRoutes, {
+    prefix: '/api/public',
+    urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl },
+    maxPerAddress: config.liveUpdates.maxPerAddress
   })
   await app.register(watchRoutes, { urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl }, watch: config.watch })
   await app.register(landingRoutes)

@@ -43,6 +43,16 @@ export const EnvSchema = Type.Object({
   AUTH_USER_CACHE_MS: Int(2_000),
   STREAM_CACHE_MS: Int(1_000),
   AUTH_RATE_LIMIT_WINDOW_MS: Int(60_000, 100),
+  // A stream made live by hand (POST /start) that no publisher reaches within this ends as `no-publisher`; 0: never.
+  NO_PUBLISHER_TIMEOUT_MS: Int(600_000),
+  // Live updates (SSE): a comment line this often keeps proxies from closing an idle stream.
+  SSE_HEARTBEAT_MS: Int(15_000, 1_000),
+  // Open live-update connections per user (over every api process), and per client address on the public ones.
+  SSE_MAX_PER_USER: Int(10, 1),
+  SSE_MAX_PER_ADDRESS: Int(20, 1),
+  // Updates kept per stream for Last-Event-ID replay, and for how long after the last one.
+  SSE_REPLAY_EVENTS: Int(200, 1),
+  SSE_REPLAY_TTL_MS: Int(3_600_000, 1_000),
   // Who may put the watch page in an iframe: `*` (any site), `none`, or comma-separated origins (CSP frame-ancestors).
   WATCH_EMBED_ORIGINS: Type.String({ default: '*' }),
   // Origins the watch page's player may fetch media from, beyond STREAM_SERVER_URL's and the stream's own node.
@@ -98,7 +108,12 @@ export function loadConfig(source?: EnvSource) {
     jwtExpiresIn: env.JWT_EXPIRES_IN,
     queuePrefix: env.QUEUE_PREFIX,
     consumer: { enabled: env.CONSUMER_ENABLED, concurrency: env.CONSUMER_CONCURRENCY, lockMs: env.CONSUMER_LOCK_MS },
-    reaper: { enabled: env.REAPER_ENABLED, nodeTimeoutMs: env.NODE_TIMEOUT_MS, intervalMs: env.REAPER_INTERVAL_MS },
+    reaper: {
+      enabled: env.REAPER_ENABLED,
+      nodeTimeoutMs: env.NODE_TIMEOUT_MS,
+      intervalMs: env.REAPER_INTERVAL_MS,
+      noPublisherTimeoutMs: env.NO_PUBLISHER_TIMEOUT_MS
+    },
     logLevel: env.LOG_LEVEL,
     corsOrigins: env.CORS_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean),
     http: {
@@ -114,6 +129,13 @@ export function loadConfig(source?: EnvSource) {
     authHashing: { concurrency: env.AUTH_HASH_CONCURRENCY || availableParallelism(), maxWaiting: env.AUTH_HASH_QUEUE },
     authUserCacheMs: env.AUTH_USER_CACHE_MS,
     streamCacheMs: env.STREAM_CACHE_MS,
+    liveUpdates: {
+      heartbeatMs: env.SSE_HEARTBEAT_MS,
+      maxPerUser: env.SSE_MAX_PER_USER,
+      maxPerAddress: env.SSE_MAX_PER_ADDRESS,
+      replayEvents: env.SSE_REPLAY_EVENTS,
+      replayTtlMs: env.SSE_REPLAY_TTL_MS
+    },
     watch: {
       embedOrigins: embedOrigins(env.WATCH_EMBED_ORIGINS),
       mediaOrigins: originList('WATCH_MEDIA_ORIGINS', env.WATCH_MEDIA_ORIGINS)

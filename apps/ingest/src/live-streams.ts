@@ -55,7 +55,7 @@ export class LiveStreams {
   private readonly streams = new Map<number, LiveStream>()
   /** Removals of ended windows waiting out the retention, by playback id. */
   private readonly cleanupTimers = new Map<string, NodeJS.Timeout>()
-  readonly stats = { published: 0, unpublished: 0, resumed: 0, refusedMedia: 0 }
+  readonly stats = { published: 0, unpublished: 0, reconnecting: 0, resumed: 0, refusedMedia: 0 }
 
   constructor(private readonly opts: LiveStreamsOptions) {}
 
@@ -85,6 +85,8 @@ export class LiveStreams {
     const log = this.opts.log.child({ streamId: target.id, sessionId: session.id })
     const existing = this.streams.get(target.id)
     if (existing) {
+      // A window running means the api was told `stream.reconnecting` (only announced streams wait out a window).
+      const wasReconnecting = existing.graceTimer !== null
       if (existing.graceTimer) clearTimeout(existing.graceTimer)
       existing.graceTimer = null
       // Still connected under another key (a rotation the recheck has not noticed yet: the owner's new key is in
@@ -100,6 +102,7 @@ export class LiveStreams {
       existing.packager.discontinuity()
       this.tap(existing, streamPath, session)
       this.stats.resumed++
+      if (wasReconnecting) this.opts.producer.send({ type: 'stream.resumed', streamId: target.id, sessionId: session.id })
       log.info('publisher came back within the reconnect window; stream stays live')
       return
     }
@@ -180,6 +183,7 @@ export class LiveStreams {
     }
     this.opts.log.info({ streamId, windowMs: this.opts.reconnectWindowMs }, 'publisher left; waiting for a reconnect')
     entry.graceTimer = setTimeout(() => void this.end(streamId, 'publisher-left'), this.opts.reconnectWindowMs)
+    this.reconnecting(entry)
   }
 
   /**
@@ -204,6 +208,16 @@ export class LiveStreams {
     if (entry.graceTimer) return
     this.opts.log.info({ streamId, windowMs: this.opts.reconnectWindowMs }, 'key rotated: publisher cut; waiting for a publish with the new key')
     entry.graceTimer = setTimeout(() => void this.end(streamId, 'key-rotated'), this.opts.reconnectWindowMs)
+    this.reconnecting(entry)
+  }
+
+  /**
+   * The reconnect window has started: the api shows the stream `live` with `connection: reconnecting` until
+   * `stream.resumed` (back here), a `stream.published` from another node, or `stream.unpublished` (the window passed).
+   */
+  private reconnecting(entry: LiveStream): void {
+    this.stats.reconnecting++
+    this.opts.producer.send({ type: 'stream.reconnecting', streamId: entry.streamId, sessionId: entry.sessionId })
   }
 
   /** Ends a stream now: disconnects its publisher, closes its playlists, sends `stream.unpublished`, schedules removal. */

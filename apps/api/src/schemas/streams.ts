@@ -2,11 +2,12 @@ import { Type } from '@sinclair/typebox'
 import { Envelope, ListEnvelope, errorResponses, IdParamSchema, PageQuery } from './envelope.js'
 import { DisplayText } from './text.js'
 
-const Status = Type.Union([Type.Literal('pending'), Type.Literal('live'), Type.Literal('ended')])
-const Connection = Type.Union([Type.Literal('connected'), Type.Literal('reconnecting'), Type.Null()], {
-  description: "A live stream's publisher: `connected`, or `reconnecting` while the reconnect window runs; null when not live"
+export const Status = Type.Union([Type.Literal('pending'), Type.Literal('live'), Type.Literal('ended')])
+export const Connection = Type.Union([Type.Literal('connected'), Type.Literal('reconnecting'), Type.Literal('awaiting-publisher'), Type.Null()], {
+  description:
+    "A live stream's publisher: `connected`, `reconnecting` while the reconnect window runs, `awaiting-publisher` when made live by hand (`POST /start`) and no publisher has reached it yet; null when not live"
 })
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
+export const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
 
 const streamFields = {
   id: Type.Integer(),

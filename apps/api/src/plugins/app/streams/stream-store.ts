@@ -185,11 +185,6 @@ export function createStreamStore(pool: Pool) {
       return { stream, owner: { id: stream.userId, displayName: ownerName } }
     },
 
-    /** By the public playback id (a binary column: byte for byte, as ingest matches it). */
-    async byPlaybackId(playbackId: string): Promise<StreamRow | undefined> {
-      return (await rows<StreamRow>(pool, `SELECT ${STREAM} FROM streams s WHERE s.playback_id = ?`, [playbackId]))[0]
-    },
-
     async byKey(ownerId: number, streamKey: string): Promise<StreamRow | undefined> {
       return (await rows<StreamRow>(pool, `SELECT ${STREAM} FROM streams s WHERE s.stream_key = ? AND s.user_id = ?`, [streamKey, ownerId]))[0]
     },
@@ -270,6 +265,27 @@ export function createStreamStore(pool: Pool) {
         "SELECT id, ingest_node_id AS nodeId, COALESCE(started_at, updated_at) AS liveSince FROM streams WHERE status = 'live' AND ingest_node_id IS NOT NULL",
         []
       ),
+
+    /**
+     * Streams made live by hand (`POST /start`) that no publisher has reached since `before`: no node ever took them
+     * (a publish sets the node). The reaper ends them as `no-publisher`.
+     */
+    liveWithoutPublisherSince: (before: Date) =>
+      rows<{ id: number }>(
+        pool,
+        "SELECT id FROM streams WHERE status = 'live' AND ingest_node_id IS NULL AND COALESCE(started_at, updated_at) < ?",
+        [before]
+      ),
+
+    /** Open participations of a stream: the participant count live updates carry. */
+    async openParticipants(streamId: number): Promise<number> {
+      const [row] = await rows<{ n: number }>(pool, 'SELECT COUNT(*) AS n FROM stream_participants WHERE stream_id = ? AND left_at IS NULL', [streamId])
+      return Number(row?.n ?? 0)
+    },
+
+    async byPlaybackId(playbackId: string): Promise<StreamRow | undefined> {
+      return (await rows<StreamRow>(pool, `SELECT ${STREAM} FROM streams s WHERE s.playback_id = ?`, [playbackId]))[0]
+    },
 
     /** One ingest event and its ledger row, in one transaction and one round trip (two for a duplicate: the rollback). */
     async writeEvent(event: StreamEvent): Promise<EventOutcome> {

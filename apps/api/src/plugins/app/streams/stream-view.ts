@@ -20,6 +20,19 @@ export function playbackUrls(row: Pick<StreamRow, 'playbackId' | 'playbackBaseUr
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
 
+/** What a live stream's publisher is doing, as shown beside `status` (null unless live). */
+export type StreamConnection = 'connected' | 'reconnecting' | 'awaiting-publisher' | null
+
+/**
+ * `connected` / `reconnecting` as the holding node last reported; `awaiting-publisher` for a stream made live by hand
+ * (`POST /start`) that no publisher has reached yet (no node holds it: it ends as `no-publisher` after
+ * `NO_PUBLISHER_TIMEOUT_MS`). A stream live on a node from before the column existed has no report: `connected`.
+ */
+export function connectionOf(row: Pick<StreamRow, 'status' | 'connection' | 'ingestNodeId'>): StreamConnection {
+  if (row.status !== 'live') return null
+  return row.connection ?? (row.ingestNodeId === null ? 'awaiting-publisher' : 'connected')
+}
+
 /**
  * The one place a stream row becomes JSON. `stream_key` and `rtmp_url` only when `forOwner` is set by a route that
  * has checked ownership; lists never set it.
@@ -30,7 +43,7 @@ export function streamView(row: StreamRow, urls: UrlConfig, opts: { owner?: Owne
     ref_no: row.refNo,
     title: row.title,
     status: row.status,
-    connection: row.status === 'live' ? (row.connection ?? 'connected') : null,
+    connection: connectionOf(row),
     viewer_count: row.viewerCount,
     peak_viewer_count: row.peakViewerCount,
     user_id: row.userId,

@@ -20,6 +20,8 @@ export interface TransitionContext {
   reason?: string
   /** For the reaper: a move the rules refuse is reported (`changed: false`) instead of thrown. */
   lenient?: boolean
+  /** For the reaper: checked on the locked row; false leaves the stream as it is (`changed: false`). */
+  onlyIf?: (row: StreamRow) => boolean
 }
 
 /** A node's latest report, as the reaper reads it: when, and which streams it holds. */
@@ -33,6 +35,9 @@ export interface Reaped {
   nodeId: string
   reason: 'node-lost' | 'not-on-node'
 }
+
+/** The reason a stream made live by hand ends with when no publisher reached it in time. */
+export const NO_PUBLISHER = 'no-publisher'
 
 /** A viewer left before their join was applied (deliveries race): retried, so the join lands first. */
 export class ViewerNotJoinedError extends Error {
@@ -187,13 +192,6 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, opts: Strea
       return found
     },
 
-    /** A stream by its public playback id, for anyone (the watch page): callers show it through a public view only. */
-    async getByPlaybackId(playbackId: string): Promise<StreamRow> {
-      const row = await store.byPlaybackId(playbackId)
-      if (!row) throw notFound()
-      return row
-    },
-
     /** Someone else's key answers exactly like a key that does not exist. */
     async getByKey(ownerId: number, streamKey: string): Promise<StreamRow> {
       // The column ignores trailing spaces (PAD SPACE): a key of another shape is no key, as at ingest.
@@ -231,6 +229,7 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, opts: Strea
           if (ctx.lenient) return false
           throw new TransitionError(row.status, to)
         }
+        if (ctx.onlyIf && !ctx.onlyIf(row)) return false
         const at = ctx.at ?? new Date()
         if (to === 'live') await store.live(conn, id, at, ctx.ingestNodeId ?? null, ctx.playbackBaseUrl ?? null)
         else if (to === 'ended') await store.end(conn, id, at, ctx.reason ?? (ctx.actorUserId ? 'ended-by-owner' : 'ended'))
@@ -307,7 +306,7 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, opts: Strea
     /**
      * Ends live streams whose ingest node is gone: silent for longer than `nodeTimeoutMs` (`node-lost`), or alive but no
      * longer holding the stream, as after a restart (`not-on-node`). Streams made live by hand (`POST /start`, no node)
-     * are left alone. Each end is a lenient transition, so an already-ended stream is not touched twice and several
+     * are left alone here (see `reapUnpublished`). Each end is a lenient transition, so an already-ended stream is not touched twice and several
      * api instances may reap at once.
      */
     async reapLost(reports: ReadonlyMap<string, NodeReport>, nodeTimeoutMs: number, now = Date.now()): Promise<Reaped[]> {
@@ -329,6 +328,38 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, opts: Strea
         if (changed) reaped.push({ streamId: s.id, nodeId: s.nodeId, reason })
       }
       return reaped
+    },
+
+    /**
+     * Ends streams made live by hand (`POST /start`) that no publisher has reached within `timeoutMs` of going live,
+     * with reason `no-publisher`; without it they stayed live for ever. A publish that lands while this runs wins: the
+     * end is checked again on the locked row (still no node), so a stream a publisher has just reached stays live.
+     * Returns the ids ended.
+     */
+    async reapUnpublished(timeoutMs: number, now = Date.now()): Promise<number[]> {
+      const ended: number[] = []
+      for (const { id } of await store.liveWithoutPublisherSince(new Date(now - timeoutMs))) {
+        const { changed } = await service.transition(id, 'ended', {
+          reason: NO_PUBLISHER,
+          lenient: true,
+          onlyIf: (row) => row.status === 'live' && row.ingestNodeId === null
+        })
+        if (changed) ended.push(id)
+      }
+      return ended
+    },
+
+    /** The stream as the database has it now, past the read cache (live updates' snapshots). */
+    getFresh: mustGet,
+
+    /** How many are in the stream now (open participations). */
+    participantCount: (streamId: number) => store.openParticipants(streamId),
+
+    /** A stream by its public playback id. */
+    async getByPlaybackId(playbackId: string): Promise<StreamRow> {
+      const row = await store.byPlaybackId(playbackId)
+      if (!row) throw notFound()
+      return row
     }
   }
   return service
