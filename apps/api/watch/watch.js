@@ -143,6 +143,7 @@
   })
   unmute.addEventListener('click', () => {
     video.muted = false
+    unmute.hidden = true
     video.play().catch(() => {})
   })
 
