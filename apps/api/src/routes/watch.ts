@@ -3,6 +3,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { isUnavailable } from '@livestream/db'
 import { NotFoundError } from '../errors.js'
 import { DomainError } from '../plugins/app/domain-errors.js'
+import { publicStream } from '../plugins/app/live-updates/live-update.js'
 import { streamView, type UrlConfig } from '../plugins/app/streams/stream-view.js'
 import { hlsAliasSchema, watchAssetSchema, watchPageSchema } from '../schemas/watch.js'
 import { loadWatchAssets, type Asset, type WatchAssets } from '../watch/assets.js'
@@ -57,7 +58,8 @@ const watchRoutes: FastifyPluginAsyncTypebox<WatchRoutesOptions> = async (app, o
   app.get('/watch/:playback_id', { schema: watchPageSchema, errorHandler: pageError }, async (request, reply) => {
     if (!assets) return message(reply, 503, 'Temporarily unavailable', 'The watch page is not installed on this server.')
     const row = await app.streams.getByPlaybackId(request.params.playback_id)
-    const view = streamView(row, opts.urls)
+    // What anyone with the playback id may see, as the public JSON and events give it (the page's updates carry it too).
+    const view = publicStream(streamView(row, opts.urls))
     const own = originOf(view.playback_url)
     const mediaOrigins = [...new Set(own ? [...baseOrigins, own] : baseOrigins)]
     const embed = request.query.embed === '1' || request.query.embed === 'true'
