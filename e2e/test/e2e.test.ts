@@ -35,7 +35,8 @@ const jobCount = async () => {
 }
 
 const ledger = async (streamId: number) => {
-  const [rows] = await sql.query('SELECT type, outcome FROM stream_events WHERE stream_id = ? ORDER BY id', [streamId])
+  // The lifecycle's events: the playlists this file reads make it a viewer, and its viewer reports are not the point here.
+  const [rows] = await sql.query("SELECT type, outcome FROM stream_events WHERE stream_id = ? AND type <> 'stream.viewers' ORDER BY id", [streamId])
   return rows as Array<{ type: string; outcome: string }>
 }
 

@@ -12,6 +12,8 @@ import accessLog from './plugins/app/access-log.js'
 import servicesPlugin from './plugins/app/services.js'
 import consumerPlugin from './workers/stream-events-consumer.js'
 import reaperPlugin from './workers/lost-streams-reaper.js'
+import webhooksPlugin from './plugins/app/webhooks/webhooks-plugin.js'
+import webhookWorkerPlugin from './workers/webhook-deliveries.js'
 import { validatorCompiler } from './plugins/app/validation.js'
 import { logSerializers } from './logger.js'
 import { HttpError } from './errors.js'
@@ -21,6 +23,7 @@ import streamsRoutes from './routes/streams.js'
 import liveUpdatesPlugin from './plugins/app/live-updates/live-updates.js'
 import liveUpdatesRoutes from './routes/live-updates.js'
 import publicStreamsRoutes from './routes/public-streams.js'
+import webhooksRoutes from './routes/webhooks.js'
 import watchRoutes from './routes/watch.js'
 import landingRoutes from './routes/landing.js'
 
@@ -34,6 +37,8 @@ export interface BuildOptions {
   /** Overrides for the queue consumer and reaper (tests switch them off). */
   consumer?: boolean
   reaper?: boolean
+  /** Overrides WEBHOOK_WORKER_ENABLED for the webhook delivery worker. */
+  webhookWorker?: boolean
 }
 
 /** Assembles the api: external clients -> domain -> routes. No listen: the server entry and tests decide. */
@@ -110,7 +115,8 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     queuePrefix: config.queuePrefix,
     streamCacheMs: config.streamCacheMs,
     hashing: config.authHashing,
-    urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl }
+    urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl },
+    viewerReportTtlMs: config.viewerReportTtlMs
   })
   await app.register(authPlugin, {
     secret: config.jwtSecret,
@@ -127,6 +133,25 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     replayEvents: config.liveUpdates.replayEvents,
     replayTtlMs: config.liveUpdates.replayTtlMs
   })
+  await app.register(webhooksPlugin, {
+    redisUrl: config.redisUrl,
+    queuePrefix: config.queuePrefix,
+    policy: { allowHttp: config.webhooks.allowHttp, allowPrivate: config.webhooks.allowPrivate },
+    timeoutMs: config.webhooks.timeoutMs,
+    retryDelaysMs: config.webhooks.retryDelaysMs,
+    disableAfterFailedEvents: config.webhooks.disableAfterFailedEvents,
+    maxEndpointsPerUser: config.webhooks.maxEndpointsPerUser,
+    logRowsPerEndpoint: config.webhooks.logRowsPerEndpoint
+  })
+  if (opts.webhookWorker ?? config.webhooks.worker.enabled) {
+    await app.register(webhookWorkerPlugin, {
+      redisUrl: config.redisUrl,
+      queuePrefix: config.queuePrefix,
+      concurrency: config.webhooks.worker.concurrency,
+      lockMs: config.webhooks.worker.lockMs,
+      retryDelaysMs: config.webhooks.retryDelaysMs
+    })
+  }
   if (opts.consumer ?? config.consumer.enabled) {
     await app.register(consumerPlugin, {
       redisUrl: config.redisUrl,
@@ -159,6 +184,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl },
     maxPerAddress: config.liveUpdates.maxPerAddress
   })
+  await app.register(webhooksRoutes, { prefix: '/api/webhooks' })
   await app.register(watchRoutes, { urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl }, watch: config.watch })
   await app.register(landingRoutes)
   return app

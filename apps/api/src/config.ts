@@ -53,6 +53,21 @@ export const EnvSchema = Type.Object({
   // Updates kept per stream for Last-Event-ID replay, and for how long after the last one.
   SSE_REPLAY_EVENTS: Int(200, 1),
   SSE_REPLAY_TTL_MS: Int(3_600_000, 1_000),
+  /** How long an ingest node's viewer report counts after it arrived; above twice ingest's VIEWER_REPORT_MS (its refresh). */
+  VIEWER_REPORT_TTL_MS: Int(20_000, 1_000),
+  // Webhooks (plugins/app/webhooks): the delivery worker, its retry schedule and the SSRF switches.
+  WEBHOOK_WORKER_ENABLED: Flag(true),
+  WEBHOOK_CONCURRENCY: Int(16, 1),
+  WEBHOOK_LOCK_MS: Int(30_000, 1_000),
+  // One delivery attempt, connect to the end of the answer's (capped) body.
+  WEBHOOK_TIMEOUT_MS: Int(5_000, 100),
+  // The wait before each retry, at most (each is drawn between half and all of it): 9 attempts over 11-22 hours.
+  WEBHOOK_RETRY_DELAYS_MS: Type.String({ default: '5000,30000,180000,900000,3600000,10800000,21600000,43200000', pattern: '^[0-9]{1,10}(,[0-9]{1,10}){0,24}$' }),
+  WEBHOOK_DISABLE_AFTER_FAILED_EVENTS: Int(3, 1),
+  WEBHOOK_MAX_ENDPOINTS: Int(20, 1),
+  WEBHOOK_LOG_ROWS: Int(1_000, 10),
+  WEBHOOK_ALLOW_HTTP: Flag(false),
+  WEBHOOK_ALLOW_PRIVATE: Flag(false),
   // Who may put the watch page in an iframe: `*` (any site), `none`, or comma-separated origins (CSP frame-ancestors).
   WATCH_EMBED_ORIGINS: Type.String({ default: '*' }),
   // Origins the watch page's player may fetch media from, beyond STREAM_SERVER_URL's and the stream's own node.
@@ -135,6 +150,17 @@ export function loadConfig(source?: EnvSource) {
       maxPerAddress: env.SSE_MAX_PER_ADDRESS,
       replayEvents: env.SSE_REPLAY_EVENTS,
       replayTtlMs: env.SSE_REPLAY_TTL_MS
+    },
+    viewerReportTtlMs: env.VIEWER_REPORT_TTL_MS,
+    webhooks: {
+      worker: { enabled: env.WEBHOOK_WORKER_ENABLED, concurrency: env.WEBHOOK_CONCURRENCY, lockMs: env.WEBHOOK_LOCK_MS },
+      timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+      retryDelaysMs: env.WEBHOOK_RETRY_DELAYS_MS.split(',').map(Number),
+      disableAfterFailedEvents: env.WEBHOOK_DISABLE_AFTER_FAILED_EVENTS,
+      maxEndpointsPerUser: env.WEBHOOK_MAX_ENDPOINTS,
+      logRowsPerEndpoint: env.WEBHOOK_LOG_ROWS,
+      allowHttp: env.WEBHOOK_ALLOW_HTTP,
+      allowPrivate: env.WEBHOOK_ALLOW_PRIVATE
     },
     watch: {
       embedOrigins: embedOrigins(env.WATCH_EMBED_ORIGINS),

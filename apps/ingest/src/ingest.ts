@@ -15,6 +15,7 @@ import { recheckKeys } from './key-recheck.js'
 import { everyNoOverlap } from './no-overlap-timer.js'
 import { renderMetrics } from './metrics.js'
 import { PublishAuth } from './publish-auth.js'
+import { viewerCounting } from './viewer-reports.js'
 
 export interface IngestHandle {
   httpPort: number
@@ -62,6 +63,11 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     streamIds: () => live.ids(),
     log
   })
+  // HLS/DASH viewers: counted in memory from media requests, reported as events (never a database write per request).
+  const counting = config.viewers
+    ? viewerCounting({ ...config.viewers, windows, streams: () => live.announced(), send: (draft) => producer.send(draft), log })
+    : null
+  const viewers = counting?.tracking
   const media = createMediaServer({ config, auth, live, log })
   const tls = config.tls ? { cert: await readFile(config.tls.certPath), key: await readFile(config.tls.keyPath) } : undefined
   const health = () => ({ ok: true, detail: { nodeId: config.nodeId, liveStreams: live.size, eventsPending: producer.stats.pending } })
@@ -81,7 +87,8 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     headersTimeout: config.http.headersTimeout,
     health,
     ready: () => readiness.ready(),
-    metrics: () => renderMetrics(config.nodeId, live, windows, auth, producer),
+    metrics: () => renderMetrics(config.nodeId, live, windows, auth, producer, viewers),
+    ...(viewers ? { viewers } : {}),
     log
   })
 
@@ -111,6 +118,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
   await once(http, 'listening')
   await media.run()
   heartbeat.start()
+  counting?.reporter.start()
   log.info({ rtmpPort: config.rtmpPort, httpPort: config.httpPort, nodeId: config.nodeId, publicUrl: config.publicUrl }, 'ingest ready')
 
   // The close order, in one place; each step is awaited before the next.
@@ -127,6 +135,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     ['stop timers', () => {
       recheck.stop()
       readiness.stop()
+      counting?.reporter.stop()
     }],
     ['stop accepting publishes', () => media.stopAccepting()],
     ['end streams (unpublish events into the outbox)', () => live.endAll('node-shutdown')],

@@ -254,6 +254,11 @@ export class LiveStreams {
     this.cleanupTimers.delete(playbackId)
   }
 
+  /** The streams live here (announced), for viewer reports. */
+  *announced(): Generator<{ streamId: number; playbackId: string; sessionId: string }> {
+    for (const s of this.streams.values()) if (s.announced) yield { streamId: s.streamId, playbackId: s.playbackId, sessionId: s.sessionId }
+  }
+
   /** Ends everything (node shutdown); the windows go with the process. */
   async endAll(reason: StreamUnpublished['reason']): Promise<void> {
     await Promise.all(this.ids().map((id) => this.end(id, reason)))

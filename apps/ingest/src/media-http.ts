@@ -5,6 +5,7 @@ import type { Logger } from './logger.js'
 import { parseMediaPath } from './media/media-paths.js'
 import { MediaRoutes } from './media/media-routes.js'
 import type { MediaWindows } from './media/window.js'
+import type { ViewerTracking } from './viewers.js'
 
 const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
@@ -43,6 +44,8 @@ export interface MediaHttpOptions {
   tls?: { cert: Buffer; key: Buffer }
   /** Caps every held request below the spec's three target durations (tests). */
   maxHoldMs?: number
+  /** Counts the players of live streams from their GETs of media routes (HEAD and OPTIONS are no viewing). */
+  viewers?: ViewerTracking
 }
 
 export type MediaHttpServer = http.Server | http2.Http2SecureServer
@@ -135,6 +138,7 @@ export function createMediaHttp(opts: MediaHttpOptions): MediaHttpServer {
     const route = parseMediaPath(path)
     if (!route) return fail(res, 404, 'not found')
     const search = new URLSearchParams(q === -1 ? '' : target.slice(q + 1))
+    if (method === 'GET') opts.viewers?.request(route.id, req, search)
     routes.serve(route, search, res, BASE_HEADERS, method === 'HEAD', (status, message) => fail(res, status, message)).catch((err: unknown) => {
       opts.log.error({ err, route: route.type, playbackId: route.id }, 'media request failed')
       fail(res, 500, 'internal error')

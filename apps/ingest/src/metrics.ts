@@ -16,7 +16,14 @@ export function windowBytes(windows: MediaWindows): number {
 }
 
 /** Prometheus text exposition of the node's counters. */
-export function renderMetrics(nodeId: string, live: LiveStreams, windows: MediaWindows, auth: PublishAuth, producer: EventsProducer): string {
+export function renderMetrics(
+  nodeId: string,
+  live: LiveStreams,
+  windows: MediaWindows,
+  auth: PublishAuth,
+  producer: EventsProducer,
+  viewers?: { total(): number }
+): string {
   const label = `{node="${nodeId.replace(/"/g, '')}"}`
   const lines: Array<[string, string, number]> = [
     ['livestream_ingest_live_streams', 'gauge', live.size],
@@ -30,5 +37,7 @@ export function renderMetrics(nodeId: string, live: LiveStreams, windows: MediaW
     ['livestream_ingest_events_sent_total', 'counter', producer.stats.sent],
     ['livestream_ingest_events_pending', 'gauge', producer.stats.pending]
   ]
+  // HLS/DASH viewers of every stream here (no per-stream label: playback ids are unbounded); absent when counting is off.
+  if (viewers) lines.push(['livestream_ingest_viewers', 'gauge', viewers.total()])
   return lines.map(([name, type, v]) => `# TYPE ${name} ${type}\n${name}${label} ${v}`).join('\n') + '\n'
 }

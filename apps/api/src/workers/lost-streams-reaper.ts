@@ -63,6 +63,8 @@ export default fp(
         for (const streamId of unpublished) {
           app.log.warn({ streamId, timeoutMs: opts.noPublisherTimeoutMs }, 'ended a stream started by hand that no publisher reached')
         }
+        // Viewer counts of nodes that stopped reporting go stale here (a report refreshes its stream's sum on arrival).
+        await app.streams.refreshViewers()
       } catch (err) {
         // MySQL or Redis down: try again next round.
         app.log.warn({ err }, 'reaper round failed')

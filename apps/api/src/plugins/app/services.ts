@@ -26,6 +26,8 @@ export interface ServicesOptions {
   hashing: HashGateOptions
   /** The public URLs of announced stream views. */
   urls: UrlConfig
+  /** How long a node's viewer report counts (`VIEWER_REPORT_TTL_MS`). */
+  viewerReportTtlMs?: number
 }
 
 /**
@@ -66,7 +68,12 @@ export default fp(
     app.decorate('streamCache', cache)
     const events = createPlatformEvents(app.log)
     app.decorate('platformEvents', events)
-    app.decorate('streams', createStreamsService(app.dbClient, { cache, events, urls: opts.urls }))
+    app.decorate('streams', createStreamsService(app.dbClient, {
+        cache,
+        events,
+        urls: opts.urls,
+        ...(opts.viewerReportTtlMs === undefined ? {} : { viewerReportTtlMs: opts.viewerReportTtlMs })
+      }))
     app.decorate('users', createUsersService(app.db, createHashGate(opts.hashing), cache))
   },
   { name: 'services', dependencies: ['db', 'redis'] }

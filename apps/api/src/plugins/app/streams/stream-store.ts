@@ -22,7 +22,7 @@ export interface ParticipantRow {
  * nothing (`stale`, `unknown-stream`, `other-node`, `anonymous-viewer`). `not-joined`: a leave whose join is not applied
  * yet; nothing is written and the caller retries.
  */
-export type EventOutcome = 'applied' | 'duplicate' | 'stale' | 'unknown-stream' | 'other-node' | 'anonymous-viewer' | 'not-joined'
+export type EventOutcome = 'applied' | 'duplicate' | 'stale' | 'unknown-stream' | 'other-node' | 'anonymous-viewer' | 'not-joined' | 'unchanged'
 
 export interface Page {
   page: number
@@ -55,6 +55,12 @@ const LIVE = `UPDATE streams SET status = 'live', started_at = ?, ingest_node_id
 const END = `UPDATE streams SET status = 'ended', ended_at = ?, ended_reason = ?, connection = NULL, connection_at = ended_at, viewer_count = 0
   WHERE id = ? AND ${sqlGuard('ended')}`
 const CLOSE_PARTICIPANTS = 'UPDATE stream_participants SET left_at = ? WHERE stream_id = ? AND left_at IS NULL'
+/**
+ * A stream's viewers: the sum of its nodes' reports received within the TTL (`?`: microseconds), from the
+ * `stream_viewer_reports` primary key. `streamId`: an expression naming the stream.
+ */
+const FRESH_SUM = (streamId: string) => `SELECT COALESCE(SUM(viewers), 0) FROM stream_viewer_reports
+  WHERE stream_id = ${streamId} AND received_at > NOW(3) - INTERVAL ? MICROSECOND`
 // Held by another node than the event's: after a move, the old node's news is stale.
 const ON_OTHER_NODE = "status = 'live' AND ingest_node_id IS NOT NULL AND ingest_node_id <> ?"
 
@@ -110,12 +116,31 @@ const EVENT_SQL = {
     ],
     `IF(@n > 0, 'applied', IFNULL((SELECT IF(${ON_OTHER_NODE}, 'other-node', 'stale') FROM streams WHERE id = ?), 'unknown-stream'))`
   ),
+  // A node's viewer count: kept per node (a report older than the one stored changes nothing), then the stream's count
+  // is the sum of the reports received within the TTL, and its peak the most ever summed. The stream row is locked
+  // first, like every writer's. Outcome `applied` when the count changed, `unchanged` when stored without changing it.
+  viewers: eventBatch(
+    [
+      'SET @live = NULL, @prev = NULL',
+      "SELECT status = 'live' INTO @live FROM streams WHERE id = ? FOR UPDATE",
+      'SELECT reported_at INTO @prev FROM stream_viewer_reports WHERE stream_id = ? AND node_id = ?',
+      'SET @n = @live = 1 AND (@prev IS NULL OR @prev <= ?)',
+      `INSERT INTO stream_viewer_reports (stream_id, node_id, viewers, reported_at, received_at)
+       SELECT ?, ?, ?, ?, NOW(3) FROM DUAL WHERE @n
+       ON DUPLICATE KEY UPDATE viewers = VALUES(viewers), reported_at = VALUES(reported_at), received_at = VALUES(received_at)`,
+      `SET @sum = (${FRESH_SUM('?')})`,
+      `UPDATE streams SET viewer_count = @sum, peak_viewer_count = GREATEST(peak_viewer_count, @sum)
+       WHERE id = ? AND @n AND viewer_count <> @sum`,
+      'SET @c = ROW_COUNT()'
+    ],
+    "IF(@live IS NULL, 'unknown-stream', IF(NOT @n, 'stale', IF(@c > 0, 'applied', 'unchanged')))"
+  ),
   unsupported: eventBatch([], "'stale'"),
   anonymous: eventBatch([], "'anonymous-viewer'")
 }
 
 /** The parameters of an event's batch, in the order of its placeholders. */
-function eventParams(e: StreamEvent): [keyof typeof EVENT_SQL, unknown[]] {
+function eventParams(e: StreamEvent, viewerTtlMs: number): [keyof typeof EVENT_SQL, unknown[]] {
   const at = new Date(e.at)
   const id = e.streamId
   const ledger = [e.id, e.type, id, e.nodeId, e.sessionId, at]
@@ -129,8 +154,7 @@ function eventParams(e: StreamEvent): [keyof typeof EVENT_SQL, unknown[]] {
         [e.type === 'stream.reconnecting' ? 'reconnecting' : 'connected', at, id, e.nodeId, at, e.nodeId, id, ...ledger]
       ]
     case 'stream.viewers':
-      // Counted per node, summed over fresh reports: not yet stored.
-      return ['unsupported', ledger]
+      return ['viewers', [id, id, e.nodeId, at, id, e.nodeId, e.viewers, at, id, viewerTtlMs * 1000, id, ...ledger]]
     case 'stream.unpublished':
       return ['unpublished', [at, e.reason, id, e.nodeId, at, id, e.nodeId, id, ...ledger]]
     case 'viewer.joined':
@@ -141,6 +165,9 @@ function eventParams(e: StreamEvent): [keyof typeof EVENT_SQL, unknown[]] {
       return ['left', [at, id, e.userId, id, e.userId, id, ...ledger]]
   }
 }
+
+/** How long a node's viewer report counts after the api received it (`VIEWER_REPORT_TTL_MS`). */
+export const DEFAULT_VIEWER_REPORT_TTL_MS = 20_000
 
 async function rows<T>(run: Runner, sql: string, params: unknown[]): Promise<T[]> {
   const [result] = await run.query(sql, params)
@@ -158,7 +185,8 @@ async function affected(run: Runner, sql: string, params: unknown[]): Promise<nu
  * migrations. One way, so that every write is seen (the database keeps `updated_at`) and the consumer's hot path can be
  * one round trip per event, which drizzle cannot batch.
  */
-export function createStreamStore(pool: Pool) {
+export function createStreamStore(pool: Pool, opts: { viewerReportTtlMs?: number } = {}) {
+  const viewerTtlMs = opts.viewerReportTtlMs ?? DEFAULT_VIEWER_REPORT_TTL_MS
   return {
     pool,
 
@@ -287,9 +315,41 @@ export function createStreamStore(pool: Pool) {
       return (await rows<StreamRow>(pool, `SELECT ${STREAM} FROM streams s WHERE s.playback_id = ?`, [playbackId]))[0]
     },
 
+    /**
+     * Live streams whose viewer count is no longer the sum of their fresh reports (a node stopped reporting): each is
+     * set to that sum, under its row lock; returns the ids changed. Ended streams' reports are dropped on the way.
+     * One indexed read per live stream: the reaper runs it every round.
+     */
+    async refreshViewerCounts(): Promise<number[]> {
+      const ttl = viewerTtlMs * 1000
+      const stale = await rows<{ id: number }>(
+        pool,
+        `SELECT s.id FROM streams s WHERE s.status = 'live' AND s.viewer_count <> (${FRESH_SUM('s.id')})`,
+        [ttl]
+      )
+      const changed: number[] = []
+      for (const { id } of stale) {
+        const n = await affected(
+          pool,
+          `UPDATE streams s SET s.viewer_count = (${FRESH_SUM('s.id')}), s.peak_viewer_count = GREATEST(s.peak_viewer_count, s.viewer_count)
+           WHERE s.id = ? AND s.status = 'live' AND s.viewer_count <> (${FRESH_SUM('s.id')})`,
+          [ttl, id, ttl]
+        )
+        if (n > 0) changed.push(id)
+      }
+      await pool.query(
+        "DELETE r FROM stream_viewer_reports r JOIN streams s ON s.id = r.stream_id WHERE s.status = 'ended'"
+      )
+      return changed
+    },
+
+    /** What an event already in the ledger did when it was applied. */
+    ledgerOutcome: async (eventId: string) =>
+      (await rows<{ outcome: string }>(pool, 'SELECT outcome FROM stream_events WHERE event_id = ?', [eventId]))[0]?.outcome,
+
     /** One ingest event and its ledger row, in one transaction and one round trip (two for a duplicate: the rollback). */
     async writeEvent(event: StreamEvent): Promise<EventOutcome> {
-      const [kind, params] = eventParams(event)
+      const [kind, params] = eventParams(event, viewerTtlMs)
       try {
         return await inTransaction(
           pool,

@@ -73,6 +73,8 @@ export interface StreamsServiceOptions {
   events?: PlatformEvents
   /** The public URLs the announced stream views carry. */
   urls?: UrlConfig
+  /** How long a node's viewer report counts after it was received (`VIEWER_REPORT_TTL_MS`). */
+  viewerReportTtlMs?: number
 }
 
 const NO_URLS: UrlConfig = { streamServerUrl: 'http://localhost:8000', rtmpPublicUrl: 'rtmp://localhost:1935' }
@@ -84,7 +86,7 @@ const NO_URLS: UrlConfig = { streamServerUrl: 'http://localhost:8000', rtmpPubli
  * change on `events` (never with the key: the views announced are the public ones).
  */
 export function createStreamsService(client: Pick<DbClient, 'pool'>, opts: StreamsServiceOptions = {}) {
-  const store = createStreamStore(client.pool)
+  const store = createStreamStore(client.pool, opts.viewerReportTtlMs === undefined ? {} : { viewerReportTtlMs: opts.viewerReportTtlMs })
   const cache = opts.cache ?? noStreamCache
   const events = opts.events ?? noPlatformEvents
   const urls = opts.urls ?? NO_URLS
@@ -297,10 +299,32 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, opts: Strea
     async applyEvent(event: StreamEvent): Promise<Outcome> {
       const outcome = await store.writeEvent(event)
       if (outcome === 'not-joined') throw new ViewerNotJoinedError(event.streamId, (event as { userId: number }).userId)
+      if (outcome === 'duplicate') {
+        // A redelivery: the first delivery's process may have died after its commit and before announcing. Announce
+        // again what the ledger says was applied, under the same derived id: webhook jobs and receivers drop a second
+        // copy by that id, and live updates carry state, so a repeat is harmless while a loss is not.
+        if (events.listened && (await store.ledgerOutcome(event.id)) === 'applied') await announceEvent(event)
+        return outcome
+      }
       if (outcome !== 'applied') return outcome
       if (event.type.startsWith('stream.')) cache.changed(event.streamId)
       await announceEvent(event)
       return outcome
+    },
+
+    /**
+     * Sets each live stream's viewer count to the sum of its fresh reports where a node stopped reporting (gone, or
+     * its stream moved away), and announces each change as `stream.viewers`. Reports keep counts fresh while they
+     * come; this is for the reports that stop. Returns the streams changed.
+     */
+    async refreshViewers(): Promise<number[]> {
+      const changed = await store.refreshViewerCounts()
+      for (const id of changed) {
+        cache.changed(id)
+        const row = await store.byId(id)
+        if (row) await announce('stream.viewers', row)
+      }
+      return changed
     },
 
     /**
