@@ -14,7 +14,8 @@ import { waitFor } from '../src/wait.js'
 // sees, plus the page's own account of how it heard (window.watchPage).
 const stack = await createStackEnv('watchpage')
 const api = await startApi(stack)
-const ingest = await startIngest(stack)
+// Viewer counts reported every second rather than every five: the count on the page follows sooner.
+const ingest = await startIngest(stack, { VIEWER_REPORT_MS: '1000' })
 const browser = await launchBrowser()
 const owner = await ApiUser.register(api.url, 'watchpage')
 // Markup in the title must arrive as text.
@@ -161,7 +162,7 @@ t.test('opened before the stream starts: the title as text, "not started yet", a
   t.match(snippet, `<iframe src="${pageUrl}?embed=1"`, 'an embed snippet with the absolute page URL')
 })
 
-t.test('once a publisher goes live both pages play it, show it live with a viewer count, and tag media with their session', async (t) => {
+t.test('once a publisher goes live both pages play it, show it live, tag media with their session and count both players', async (t) => {
   publisher = publishTestClip(ingest.rtmpUrl(stream.stream_key), 120, 'watch-publisher')
   // Each page learns of the start by itself; it may reload once to get a policy allowing the node that took the stream.
   const played = await Promise.all(
@@ -198,6 +199,19 @@ t.test('once a publisher goes live both pages play it, show it live with a viewe
     t.same(foreign, [], `${v.name}: nothing loaded from anywhere else (no CDN)`)
   }
   t.not((played[0] as Seen).session, (played[1] as Seen).session, 'each page load has its own session')
+  // Two players, two sessions: ingest counts them, the api sums the report, and each page hears it its own way.
+  for (const v of viewers) {
+    const counted = await waitFor(
+      `${v.name}: the count to show both players`,
+      async () => {
+        const s = await v.seen()
+        return s.viewers === '2' ? s : null
+      },
+      30_000,
+      250
+    )
+    t.equal(counted.viewers, '2', `${v.name}: the viewer count shows the two players`)
+  }
   t.equal((played[1] as Seen).polling, true, 'the page whose events were refused polls the public JSON')
   t.equal((played[0] as Seen).muted, true, 'muted autoplay')
   t.equal((played[0] as Seen).unmuteHidden, false, 'with an unmute button')
@@ -224,7 +238,7 @@ t.test('when the owner ends the stream both pages say so and stop their player',
     t.equal(await v.page.textContent('#status'), 'Ended', v.name)
     t.equal(ended.playing, false, `${v.name}: the player is stopped`)
     t.equal(ended.src, null, `${v.name}: the video has let go of its source`)
-    // The end clears the audience (the peak stays): the count the page shows follows.
+    // The end clears the audience (the peak stays): the count the page shows goes from 2 to 0.
     t.equal(ended.viewers, '0', `${v.name}: the viewer count shows the ended stream's 0`)
   }
 })
