@@ -68,8 +68,10 @@ export default fp(
       await service.fanOut(event)
     })
     app.addHook('onClose', async () => {
-      await queue.close()
+      // Bounded: BullMQ's close waits for a connection that, with Redis away, may never come.
+      await Promise.race([queue.close().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 2_000).unref())])
       await connection.quit().catch(() => connection.disconnect())
+      connection.disconnect()
       sender.close()
     })
   },
