@@ -32,7 +32,7 @@ export const outboxParams = (e: OutboxEntry): unknown[] => [e.eventId, e.type, e
 
 const CLAIM = `SELECT event_id AS eventId, type, stream_id AS streamId, participant_user_id AS participantUserId, reason,
   occurred_at AS occurredAt, attempts, created_at < NOW(3) - INTERVAL ? MICROSECOND AS expired
-  FROM platform_event_outbox WHERE created_at < NOW(3) - INTERVAL ? MICROSECOND
+  FROM platform_event_outbox FORCE INDEX (platform_event_outbox_created_idx) WHERE created_at <= NOW(3) - INTERVAL ? MICROSECOND
   ORDER BY created_at, event_id LIMIT ? FOR UPDATE SKIP LOCKED`
 
 /**
@@ -54,8 +54,9 @@ export function createOutboxStore(pool: Pool) {
     /**
      * Claims up to `limit` entries older than `afterMs`, oldest first, for as long as `work` runs, and applies what it
      * decided: `done` ids are deleted, `failed` ids have their attempts bumped. Entries another relay holds are skipped
-     * (`SKIP LOCKED`), so several processes relay at once and each entry is emitted by one of them. READ COMMITTED: the
-     * claim then locks only the rows it returns, never the gap at the end of the index where every change inserts.
+     * (`SKIP LOCKED`), so several processes relay at once and each entry is emitted by one of them. The scan follows the
+     * `created_at` index, so it stops at `limit` rows; READ COMMITTED, so it locks only the rows it returns, never the
+     * gap at the end of the index where every change inserts its entry.
      */
     async claim(
       opts: { afterMs: number; expireAfterMs: number; limit: number },
@@ -75,21 +76,19 @@ export function createOutboxStore(pool: Pool) {
             expired: Boolean(r.expired)
           }))
           const { done, failed } = rows.length ? await work(rows) : { done: [], failed: [] }
-          const statements: string[] = []
-          const params: unknown[] = []
-          if (done.length) {
-            statements.push('DELETE FROM platform_event_outbox WHERE event_id IN (?)')
-            params.push(done)
-          }
-          if (failed.length) {
-            statements.push('UPDATE platform_event_outbox SET attempts = attempts + 1 WHERE event_id IN (?)')
-            params.push(failed)
-          }
-          statements.push('COMMIT')
+          // One statement per row, by primary key: `IN (...)` over a small table is a scan, which waits on (and
+          // deadlocks with) the rows another relay holds.
+          const statements = [
+            ...done.map(() => 'DELETE FROM platform_event_outbox WHERE event_id = ?'),
+            ...failed.map(() => 'UPDATE platform_event_outbox SET attempts = attempts + 1 WHERE event_id = ?'),
+            'COMMIT'
+          ]
+          const params = [...done, ...failed]
           await conn.query(statements.join('; '), params)
           return { claimed: rows.length, done: done.length, failed: failed.length }
         },
-        { selfCommitting: true }
+        // Not retried on a deadlock: `work` has emitted already. The entries stay for the next round.
+        { selfCommitting: true, retries: 0 }
       )
     }
   }
