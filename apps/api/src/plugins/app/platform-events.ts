@@ -28,9 +28,9 @@ export interface PlatformEventData {
 }
 
 /**
- * One change, once. `id` is the same for every delivery of it (the `webhook-id`, the SSE event's basis), so a receiver
- * that sees it twice can drop the second: for changes an ingest event caused, it is derived from that event's id, so
- * a redelivered ingest event cannot make a second one.
+ * One change, once. `id` is the same for every delivery of it (the `webhook-id`, the SSE event's basis), and for its
+ * re-emission by the outbox relay, so a receiver that sees it twice can drop the second: for changes an ingest event
+ * caused, it is derived from that event's id, so a redelivered ingest event cannot make a second one.
  */
 export interface PlatformEvent {
   id: string
