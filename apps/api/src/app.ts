@@ -5,11 +5,15 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
 import dbPlugin from './plugins/external/db.js'
 import redisPlugin from './plugins/external/redis.js'
+import swaggerPlugin from './plugins/external/swagger.js'
 import authPlugin from './plugins/external/auth.js'
 import errorsPlugin, { clientErrorHandler, expectationHandler, frameworkErrorHandler } from './plugins/app/errors.js'
 import securityHeaders from './plugins/app/security-headers.js'
 import accessLog from './plugins/app/access-log.js'
 import servicesPlugin from './plugins/app/services.js'
+import operatorAuth from './plugins/app/operators/operator-auth.js'
+import observedQueues from './plugins/app/operators/queues.js'
+import metricsPlugin from './plugins/app/operators/metrics.js'
 import consumerPlugin from './workers/stream-events-consumer.js'
 import reaperPlugin from './workers/lost-streams-reaper.js'
 import webhooksPlugin from './plugins/app/webhooks/webhooks-plugin.js'
@@ -20,6 +24,8 @@ import { HttpError } from './errors.js'
 import healthRoutes from './routes/health.js'
 import authRoutes from './routes/auth.js'
 import streamsRoutes from './routes/streams.js'
+import metricsRoutes from './routes/metrics.js'
+import adminRoutes from './routes/admin.js'
 import liveUpdatesPlugin from './plugins/app/live-updates/live-updates.js'
 import liveUpdatesRoutes from './routes/live-updates.js'
 import publicStreamsRoutes from './routes/public-streams.js'
@@ -83,6 +89,8 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   app.server.on('checkExpectation', expectationHandler)
 
   await app.register(errorsPlugin)
+  // Before any route: it records every route registered after it (the OpenAPI document and its check).
+  await app.register(swaggerPlugin, { enabled: config.docsEnabled })
   // Shutting down: what is in flight finishes; anything new is told to go elsewhere, and the connection is closed.
   let closing = false
   app.addHook('preClose', (done) => {
@@ -108,6 +116,9 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(rateLimit, { global: false })
   await app.register(dbPlugin, { url: config.databaseUrl, poolSize: config.dbPoolSize })
   await app.register(redisPlugin, { url: config.redisUrl })
+  await app.register(operatorAuth, { operatorToken: config.operatorToken, metricsToken: config.metricsToken })
+  await app.register(observedQueues, { queuePrefix: config.queuePrefix })
+  await app.register(metricsPlugin, { queuePrefix: config.queuePrefix, nodeTimeoutMs: config.reaper.nodeTimeoutMs })
   await app.register(servicesPlugin, {
     redisUrl: config.redisUrl,
     queuePrefix: config.queuePrefix,
@@ -169,6 +180,8 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   }
 
   await app.register(healthRoutes)
+  await app.register(metricsRoutes)
+  await app.register(adminRoutes, { loginRateLimit: { max: config.authRateLimit.max, timeWindow: config.authRateLimit.windowMs } })
   await app.register(authRoutes, {
     prefix: '/api/auth',
     rateLimit: { max: config.authRateLimit.max, timeWindow: config.authRateLimit.windowMs }

@@ -1,7 +1,18 @@
 import { availableParallelism } from 'node:os'
 import { Type } from '@sinclair/typebox'
-import { ConfigError, Flag, Int, invalidVariable, loadEnv, loadOrExit, LogLevel, type EnvSource } from '@livestream/config'
-import { HOW_TO_MAKE_ONE, weakSecretReason } from './jwt-secret.js'
+import {
+  ConfigError,
+  Flag,
+  HOW_TO_MAKE_ONE,
+  Int,
+  invalidVariable,
+  loadEnv,
+  loadOrExit,
+  LogLevel,
+  weakSecretError,
+  weakSecretReason,
+  type EnvSource
+} from '@livestream/config'
 
 export { ConfigError }
 
@@ -45,6 +56,15 @@ export const EnvSchema = Type.Object({
   AUTH_USER_CACHE_MS: Int(2_000),
   STREAM_CACHE_MS: Int(1_000),
   AUTH_RATE_LIMIT_WINDOW_MS: Int(60_000, 100),
+  // Whoever holds this bearer token is an operator: Bull Board (/admin/queues), /metrics, and the admin calls. Unset:
+  // those answer 403 (operator access is not configured). A placeholder or weak value stops the start.
+  OPERATOR_TOKEN: Type.Optional(Type.String()),
+  // A scrape-only bearer token for GET /metrics, so Prometheus need not hold the operator token. Optional.
+  METRICS_TOKEN: Type.Optional(Type.String()),
+  // Serve the OpenAPI document (/docs/json) and its UI (/docs).
+  DOCS_ENABLED: Flag(true),
+  // The worker process (worker.js) serves GET /metrics, and nothing else, on this port; 0: it serves no HTTP.
+  WORKER_METRICS_PORT: Int(0),
   // A stream made live by hand (POST /start) that no publisher reaches within this ends as `no-publisher`; 0: never.
   NO_PUBLISHER_TIMEOUT_MS: Int(600_000),
   // Live updates (SSE): a comment line this often keeps proxies from closing an idle stream.
@@ -86,6 +106,13 @@ export function loadConfig(source?: EnvSource) {
   }
   const weak = weakSecretReason(jwtSecret)
   if (weak) throw invalidVariable('JWT_SECRET', `${weak}; ${HOW_TO_MAKE_ONE}`)
+  for (const name of ['OPERATOR_TOKEN', 'METRICS_TOKEN'] as const) {
+    const error = weakSecretError(name, env[name])
+    if (error) throw error
+  }
+  if (env.OPERATOR_TOKEN !== undefined && env.OPERATOR_TOKEN === jwtSecret) {
+    throw invalidVariable('OPERATOR_TOKEN', 'equals JWT_SECRET: the operator credential must be a secret of its own')
+  }
   // Node refuses to start an http server whose headers timeout exceeds its request timeout; say so by name instead.
   if (env.HEADERS_TIMEOUT_MS > env.REQUEST_TIMEOUT_MS) {
     throw invalidVariable('HEADERS_TIMEOUT_MS', `${env.HEADERS_TIMEOUT_MS} is more than REQUEST_TIMEOUT_MS (${env.REQUEST_TIMEOUT_MS})`)
@@ -124,6 +151,12 @@ export function loadConfig(source?: EnvSource) {
     authHashing: { concurrency: env.AUTH_HASH_CONCURRENCY || availableParallelism(), maxWaiting: env.AUTH_HASH_QUEUE },
     authUserCacheMs: env.AUTH_USER_CACHE_MS,
     streamCacheMs: env.STREAM_CACHE_MS,
+    /** The operator's bearer token; null: operator routes answer 403. */
+    operatorToken: env.OPERATOR_TOKEN ?? null,
+    /** A bearer token that may read /metrics only (the operator token may too). */
+    metricsToken: env.METRICS_TOKEN ?? null,
+    docsEnabled: env.DOCS_ENABLED,
+    workerMetricsPort: env.WORKER_METRICS_PORT,
     liveUpdates: {
       heartbeatMs: env.SSE_HEARTBEAT_MS,
       maxPerUser: env.SSE_MAX_PER_USER,

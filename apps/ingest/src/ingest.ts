@@ -13,7 +13,7 @@ import { startReadiness } from './readiness.js'
 import { createMediaServer } from './media-server.js'
 import { recheckKeys } from './key-recheck.js'
 import { everyNoOverlap } from './no-overlap-timer.js'
-import { renderMetrics } from './metrics.js'
+import { IngestMetrics, TrafficCounter } from './metrics.js'
 import { PublishAuth } from './publish-auth.js'
 import { viewerCounting } from './viewer-reports.js'
 
@@ -43,6 +43,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
   })
   // The live windows: the packagers fill them, media HTTP serves them, all in memory.
   const windows = new MediaWindows()
+  const metrics = new IngestMetrics(config.nodeId)
   const live = new LiveStreams({
     windows,
     segmentSeconds: config.hlsSegmentSeconds,
@@ -52,6 +53,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     mediaRetentionMs: config.mediaRetentionMs,
     playbackBaseUrl: config.publicUrl,
     producer,
+    observer: metrics.observer,
     log
   })
   const heartbeat = new Heartbeat({
@@ -87,10 +89,16 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     headersTimeout: config.http.headersTimeout,
     health,
     ready: () => readiness.ready(),
-    metrics: () => renderMetrics(config.nodeId, live, windows, auth, producer, viewers),
+    metrics: () => metrics.render(),
     ...(viewers ? { viewers } : {}),
     log
   })
+  const rtmpTraffic = new TrafficCounter()
+  const mediaTraffic = new TrafficCounter()
+  rtmpTraffic.watch(media.rtmpServer)
+  mediaTraffic.watch(http)
+  // Draining (once it exists) is wired here: `draining: () => …`.
+  metrics.readFrom({ live, windows, auth, producer, rtmp: rtmpTraffic, media: mediaTraffic, ...(viewers ? { viewers: () => viewers.total() } : {}) })
 
   // Streams ended through the api lose their publisher and end here; a rotated key cuts the publisher but leaves the
   // stream its reconnect window, for the owner to come back with the new key.
@@ -118,6 +126,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
   await once(http, 'listening')
   await media.run()
   heartbeat.start()
+  rtmpTraffic.start()
   counting?.reporter.start()
   log.info({ rtmpPort: config.rtmpPort, httpPort: config.httpPort, nodeId: config.nodeId, publicUrl: config.publicUrl }, 'ingest ready')
 
@@ -135,6 +144,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     ['stop timers', () => {
       recheck.stop()
       readiness.stop()
+      rtmpTraffic.stop()
       counting?.reporter.stop()
     }],
     ['stop accepting publishes', () => media.stopAccepting()],

@@ -39,9 +39,24 @@ export interface LiveStreamsOptions {
   playbackBaseUrl: string
   producer: EventsProducer
   log: Logger
+  /** Packaging figures for metrics: segment cuts, and the time to package one packet (sampled). */
+  observer?: PackagingObserver
   /** Where an accepted publish's packets come from: node-media-server's broadcast (tests feed their own). */
   tap?: (streamPath: string, onPacket: (packet: MediaPacket) => void) => boolean
 }
+
+export interface PackagingObserver {
+  /** A segment of the stream's leading track (video, or audio alone) was cut; the other tracks follow its cuts. */
+  segmentCut(seconds: number): void
+  /** Seconds one packet took to package; told for one packet in PACKAGING_SAMPLE_EVERY. */
+  packaged(seconds: number): void
+}
+
+/**
+ * Packaging time is measured on one packet in this many (a power of two): two clock reads and an observation on
+ * every packet would be a noticeable share of the packager's own per-packet cost, a sample is not.
+ */
+export const PACKAGING_SAMPLE_EVERY = 16
 
 /**
  * What this node holds: one entry per publish, from an accepted publish until the publisher has been gone for the
@@ -56,6 +71,8 @@ export class LiveStreams {
   /** Removals of ended windows waiting out the retention, by playback id. */
   private readonly cleanupTimers = new Map<string, NodeJS.Timeout>()
   readonly stats = { published: 0, unpublished: 0, reconnecting: 0, resumed: 0, refusedMedia: 0 }
+  /** Packets packaged, for sampling their packaging time. */
+  private packets = 0
 
   constructor(private readonly opts: LiveStreamsOptions) {}
 
@@ -109,6 +126,8 @@ export class LiveStreams {
     // Back within the retention of an earlier publish: its ended window gives way to this one.
     this.cancelRemoval(target.playbackId)
     const window = new MediaWindow(target.playbackId, this.opts.segmentSeconds, this.opts.partSeconds, this.opts.windowSegments)
+    const observer = this.opts.observer
+    if (observer) window.onSegmentComplete = (kind, seconds) => window.leader?.kind === kind && observer.segmentCut(seconds)
     const entry: LiveStream = {
       streamId: target.id,
       playbackId: target.playbackId,
@@ -130,8 +149,15 @@ export class LiveStreams {
     const onPacket = (packet: MediaPacket) => {
       // Only the current publisher feeds the packager: a replaced one (another stream path) may still be sending.
       if (this.streams.get(entry.streamId) !== entry || entry.publisher !== session) return
+      const observer = this.opts.observer
       try {
-        entry.packager.push(packet)
+        if (observer && (++this.packets & (PACKAGING_SAMPLE_EVERY - 1)) === 0) {
+          const started = process.hrtime.bigint()
+          entry.packager.push(packet)
+          observer.packaged(Number(process.hrtime.bigint() - started) / 1e9)
+        } else {
+          entry.packager.push(packet)
+        }
       } catch (err) {
         this.refuseMedia(entry, err as Error)
         return

@@ -25,6 +25,8 @@ const PREFLIGHT_HEADERS = {
   'access-control-max-age': '86400'
 }
 const BASE_HEADERS = { ...SECURITY_HEADERS, ...CORS_HEADERS }
+/** Prometheus' text format (prom-client's). */
+const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 /** Longer request targets are refused with 414 before anything looks at them; ours are well under 200 characters. */
 const MAX_URL = 2_048
 
@@ -38,7 +40,8 @@ export interface MediaHttpOptions {
   health: () => { ok: boolean; detail: Record<string, unknown> }
   /** Readiness (`/readyz`): 503 while not ok, so a load balancer sends no viewers. */
   ready: () => { ok: boolean; detail: Record<string, unknown> }
-  metrics: () => string
+  /** Prometheus text exposition for `/metrics`. */
+  metrics: () => string | Promise<string>
   log: Logger
   /** HTTP/2 over TLS (HTTP/1.1 still accepted on the same port); plain HTTP/1.1 when absent. */
   tls?: { cert: Buffer; key: Buffer }
@@ -107,8 +110,19 @@ export function createMediaHttp(opts: MediaHttpOptions): MediaHttpServer {
       return json(res, h.ok ? 200 : 503, envelope(h.ok, h.detail, h.ok ? (path === '/healthz' ? 'alive' : 'ready') : `not ready${down}`))
     }
     if (path === '/metrics') {
-      res.writeHead(200, { ...BASE_HEADERS, 'content-type': 'text/plain; version=0.0.4', 'cache-control': 'no-store' })
-      return void res.end(opts.metrics())
+      Promise.resolve()
+        .then(opts.metrics)
+        .then(
+          (text) => {
+            res.writeHead(200, { ...BASE_HEADERS, 'content-type': METRICS_CONTENT_TYPE, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) })
+            res.end(method === 'HEAD' ? undefined : text)
+          },
+          (err: unknown) => {
+            opts.log.error({ err }, 'metrics collection failed')
+            fail(res, 500, 'internal error')
+          }
+        )
+      return
     }
     if (path === '/time') {
       // DASH UTCTiming (http-iso): the node's clock, which stamped every segment's programDateTime.

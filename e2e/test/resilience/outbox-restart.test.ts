@@ -10,7 +10,7 @@ import { waitFor } from '../../src/wait.js'
 
 const pendingEvents = async (publicUrl: string) => {
   const m = await (await fetch(`${publicUrl}/metrics`)).text()
-  return Number(/livestream_ingest_events_pending\{[^}]*\} (\d+)/.exec(m)?.[1] ?? 0)
+  return Number(/livestream_ingest_outbox_events\{[^}]*\} (\d+)/.exec(m)?.[1] ?? 0)
 }
 
 t.test('an ingest stopped while Redis is down keeps its events on disk; restarted with Redis back, the api applies each once', async (t) => {

@@ -1,5 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { streamEventsSchema } from '../schemas/live-updates.js'
+import { documentRoutes } from '../plugins/external/swagger.js'
+import { BearerSecurity } from '../schemas/envelope.js'
 
 /**
  * `GET /api/livestream/streams/:id/events`: a stream's live updates for any logged-in user (every stream is readable
@@ -7,6 +9,7 @@ import { streamEventsSchema } from '../schemas/live-updates.js'
  */
 const liveUpdatesRoutes: FastifyPluginAsyncTypebox<{ maxPerUser: number }> = async (app, { maxPerUser }) => {
   app.addHook('onRequest', app.authenticate)
+  app.addHook('onRoute', documentRoutes({ tags: ['live updates'], security: BearerSecurity }))
 
   app.get('/streams/:id/events', { schema: streamEventsSchema }, async (request, reply) => {
     const { id } = request.params

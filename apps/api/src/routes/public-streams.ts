@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { publicPreflightSchema, publicStreamEventsSchema, publicStreamSchema } from '../schemas/live-updates.js'
 import { publicStream } from '../plugins/app/live-updates/live-update.js'
 import { streamView, type UrlConfig } from '../plugins/app/streams/stream-view.js'
+import { documentRoutes } from '../plugins/external/swagger.js'
 
 /** Playback ids resolved to stream ids: the pair never changes, so it is kept (bounded) for the life of the process. */
 const MAX_KNOWN_PLAYBACK_IDS = 10_000
@@ -23,6 +24,7 @@ const publicStreamsRoutes: FastifyPluginAsyncTypebox<{ urls: UrlConfig; maxPerAd
     return row.id
   }
 
+  app.addHook('onRoute', documentRoutes({ tags: ['public'] }))
   app.addHook('onRequest', (_request, reply, done) => {
     reply.header('access-control-allow-origin', '*')
     done()

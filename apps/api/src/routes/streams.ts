@@ -11,10 +11,13 @@ import {
   patchStatusSchema
 } from '../schemas/streams.js'
 import { participantView, streamView, type StreamRow, type UrlConfig } from '../plugins/app/streams/stream-view.js'
+import { documentRoutes } from '../plugins/external/swagger.js'
+import { BearerSecurity } from '../schemas/envelope.js'
 
 /** /api/livestream: every route needs a token (checked once for the subtree). */
 const streamsRoutes: FastifyPluginAsyncTypebox<{ urls: UrlConfig }> = async (app, { urls }) => {
   app.addHook('onRequest', app.authenticate)
+  app.addHook('onRoute', documentRoutes({ tags: ['streams'], security: BearerSecurity }))
   const svc = app.streams
   const ownerView = (row: StreamRow) => streamView(row, urls, { forOwner: true })
 

@@ -10,10 +10,13 @@ import {
   rotateSecretSchema
 } from '../schemas/webhooks.js'
 import { deliveryView, endpointView } from '../plugins/app/webhooks/webhook-view.js'
+import { documentRoutes } from '../plugins/external/swagger.js'
+import { BearerSecurity } from '../schemas/envelope.js'
 
 /** /api/webhooks: a user's own endpoints; every route needs a token, and someone else's endpoint is a 404. */
 const webhooksRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.authenticate)
+  app.addHook('onRoute', documentRoutes({ tags: ['webhooks'], security: BearerSecurity }))
   const svc = app.webhooks
 
   app.post('/', { schema: createWebhookSchema }, async (request, reply) => {

@@ -61,9 +61,13 @@ export default fp(
     const tick = async () => {
       try {
         const reaped = await reapLostStreams({ streams: app.streams, redis: app.redis, queuePrefix: opts.queuePrefix, nodeTimeoutMs: opts.nodeTimeoutMs })
-        for (const r of reaped) app.log.warn(r, 'ended a stream its ingest node lost')
+        for (const r of reaped) {
+          app.metrics.reaperAction(r.reason)
+          app.log.warn(r, 'ended a stream its ingest node lost')
+        }
         const unpublished = await reapUnpublishedStreams({ streams: app.streams }, opts.noPublisherTimeoutMs)
         for (const streamId of unpublished) {
+          app.metrics.reaperAction('no-publisher')
           app.log.warn({ streamId, timeoutMs: opts.noPublisherTimeoutMs }, 'ended a stream started by hand that no publisher reached')
         }
         // Viewer counts of nodes that stopped reporting go stale here (a report refreshes its stream's sum on arrival).
@@ -90,5 +94,5 @@ export default fp(
       await running
     })
   },
-  { name: 'reaper', dependencies: ['services', 'redis'] }
+  { name: 'reaper', dependencies: ['services', 'redis', 'metrics'] }
 )

@@ -71,7 +71,9 @@ export class TrackWindow {
   constructor(
     readonly kind: TrackKind,
     /** Complete segments kept (plus the one being written). */
-    private readonly keepSegments: number
+    private readonly keepSegments: number,
+    /** Told the duration (seconds) of each segment as it completes (metrics). */
+    private readonly onSegmentComplete?: (seconds: number) => void
   ) {}
 
   get currentInitVersion(): number {
@@ -116,6 +118,7 @@ export class TrackWindow {
       this.segments.pop()
     } else {
       seg.complete = true
+      this.onSegmentComplete?.(seg.duration)
     }
     this.wake()
   }
@@ -193,6 +196,8 @@ export class MediaWindow {
   readonly tracks = new Map<TrackKind, TrackWindow>()
   /** Set once the packager saw the first sample, epoch ms. */
   startedAt: number | null = null
+  /** Told of every segment cut on any track, with its duration in seconds (metrics); set before the first track. */
+  onSegmentComplete: ((kind: TrackKind, seconds: number) => void) | undefined
 
   constructor(
     readonly playbackId: string,
@@ -205,7 +210,8 @@ export class MediaWindow {
   track(kind: TrackKind): TrackWindow {
     let t = this.tracks.get(kind)
     if (!t) {
-      t = new TrackWindow(kind, this.keepSegments)
+      const observe = this.onSegmentComplete
+      t = new TrackWindow(kind, this.keepSegments, observe && ((seconds) => observe(kind, seconds)))
       this.tracks.set(kind, t)
     }
     return t

@@ -40,6 +40,7 @@ export default fp(
     const channel = `${opts.queuePrefix}:streams:changed`
     const cache = createStreamCache({
       ttlMs: opts.streamCacheMs,
+      onRead: app.metrics.cacheRead,
       announce: (id) => {
         app.redis.publish(channel, String(id)).catch((err: Error) => app.log.warn({ err: { message: err.message } }, 'stream change not announced'))
       }
@@ -77,5 +78,5 @@ export default fp(
       }))
     app.decorate('users', createUsersService(app.db, createHashGate(opts.hashing), cache))
   },
-  { name: 'services', dependencies: ['db', 'redis'] }
+  { name: 'services', dependencies: ['db', 'redis', 'metrics'] }
 )

@@ -400,6 +400,9 @@ export function createStreamStore(pool: Pool, opts: { viewerReportTtlMs?: number
         []
       ),
 
+    /** How many streams are in each status (for metrics): one pass over the status index. */
+    countByStatus: () => rows<{ status: StreamStatus; n: number }>(pool, 'SELECT status, COUNT(*) AS n FROM streams GROUP BY status', []),
+
     /**
      * Streams made live by hand (`POST /start`) that no publisher has reached since `before`: no node ever took them
      * (a publish sets the node). The reaper ends them as `no-publisher`.

@@ -272,6 +272,13 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, opts: Strea
       return outcome
     },
 
+    /** Streams by status, every status present (0 when none). */
+    async countByStatus(): Promise<Record<StreamStatus, number>> {
+      const counts: Record<StreamStatus, number> = { pending: 0, live: 0, ended: 0 }
+      for (const r of await store.countByStatus()) counts[r.status] = Number(r.n)
+      return counts
+    },
+
     /**
      * Sets each live stream's viewer count to the sum of its fresh reports where a node stopped reporting (gone, or
      * its stream moved away), and announces each change as `stream.viewers`. Reports keep counts fresh while they
