@@ -67,10 +67,11 @@ export function createStreamAnnouncer(deps: { store: StreamStore; outbox: Outbox
 
   return {
     /**
-     * After the commit of the change that wrote `entry`: emits it and, when every sink took it, deletes the entry
-     * (not awaited: a failed delete only means a second emission later under the same id, which receivers drop).
-     * Never throws: whatever fails leaves the entry to the relay. With nobody listening in this process, the entry is
-     * left to a relay that has sinks.
+     * After the commit of the change that wrote `entry`: emits it and, when every sink took it, deletes the entry. The
+     * delete is awaited (one primary-key round trip), so that the caller answers with the database settled (the fuzz
+     * test checksums every table between requests), but its failure is only logged: it means a second emission later
+     * under the same id, which receivers drop. Never throws: whatever fails leaves the entry to the relay. With nobody
+     * listening in this process, the entry is left to a relay that has sinks.
      */
     async announce(entry: OutboxEntry): Promise<void> {
       if (!events.listened) return
@@ -80,7 +81,7 @@ export function createStreamAnnouncer(deps: { store: StreamStore; outbox: Outbox
         log.warn({ err, eventId: entry.eventId, streamId: entry.streamId }, 'platform event left to the outbox relay')
         return
       }
-      outbox.delete(entry.eventId).catch((err: unknown) => log.warn({ err, eventId: entry.eventId }, 'outbox entry not deleted; it will be emitted again'))
+      await outbox.delete(entry.eventId).catch((err: unknown) => log.warn({ err, eventId: entry.eventId }, 'outbox entry not deleted; it will be emitted again'))
     },
 
     /**
