@@ -153,6 +153,19 @@ t.test('two relays at once emit each row once (SELECT ... FOR UPDATE SKIP LOCKED
   t.same(await owed(), [])
 })
 
+t.test('with the sinks down, a relay round stops after three failures in a row instead of trying every row', async (t) => {
+  const dead = createStreamsService(client, { urls })
+  const ids: number[] = []
+  for (let i = 0; i < 5; i++) ids.push((await dead.create(ownerId, `While down ${i}`)).id)
+  const down = sinks({ down: () => true })
+  const svc = createStreamsService(client, { events: down.events, urls })
+  t.same(await svc.relayOutbox({ afterMs: 0 }), { emitted: 0, failed: 3, dropped: 0 })
+  const [rows] = await client.pool.query('SELECT attempts FROM platform_event_outbox WHERE stream_id IN (?) ORDER BY created_at, event_id', [ids])
+  t.same((rows as Array<{ attempts: number }>).map((r) => r.attempts), [1, 1, 1, 0, 0], 'the first three tried, the rest left for the next round')
+  const up = sinks()
+  t.match(await createStreamsService(client, { events: up.events, urls }).relayOutbox({ afterMs: 0 }), { emitted: 5, failed: 0 })
+})
+
 t.test('a row the relay could not pass on for a day is dropped, with an error', async (t) => {
   const errors: unknown[] = []
   const events = createPlatformEvents(quietLog as never)

@@ -23,6 +23,12 @@ export interface RelayRound {
   dropped: number
 }
 
+/**
+ * Failed emissions in a row after which a relay round stops: the sinks are down (Redis away), and trying every claimed
+ * entry would only log as many warnings. A few, not one, so that one entry that cannot be emitted holds up no other.
+ */
+const GIVE_UP_ROUND_AFTER_FAILURES = 3
+
 /** A day: as long as webhook deliveries are retried, and as long as a delivery job is kept for deduplication. */
 export const OUTBOX_GIVE_UP_AFTER_MS = 24 * 3600_000
 
@@ -99,7 +105,10 @@ export function createStreamAnnouncer(deps: { store: StreamStore; outbox: Outbox
           async (entries) => {
             const done: string[] = []
             const failed: string[] = []
+            let inARow = 0
             for (const e of entries) {
+              // The rest of the claim is released untouched at COMMIT, for the next round.
+              if (inARow >= GIVE_UP_ROUND_AFTER_FAILURES) break
               if (e.expired) {
                 log.error({ eventId: e.eventId, type: e.type, streamId: e.streamId, attempts: e.attempts }, 'platform event dropped: not passed on in time')
                 total.dropped++
@@ -111,9 +120,11 @@ export function createStreamAnnouncer(deps: { store: StreamStore; outbox: Outbox
                 return 'failed' as const
               })
               if (outcome === 'failed') {
+                inARow++
                 total.failed++
                 failed.push(e.eventId)
               } else {
+                inARow = 0
                 if (outcome === 'emitted') total.emitted++
                 else total.dropped++
                 done.push(e.eventId)
