@@ -30,6 +30,8 @@ import liveUpdatesPlugin from './plugins/app/live-updates/live-updates.js'
 import liveUpdatesRoutes from './routes/live-updates.js'
 import publicStreamsRoutes from './routes/public-streams.js'
 import webhooksRoutes from './routes/webhooks.js'
+import watchRoutes from './routes/watch.js'
+import landingRoutes from './routes/landing.js'
 
 export type { Config } from './config.js'
 export { loadConfig, ConfigError } from './config.js'
@@ -197,5 +199,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     maxPerAddress: config.liveUpdates.maxPerAddress
   })
   await app.register(webhooksRoutes, { prefix: '/api/webhooks' })
+  await app.register(watchRoutes, { urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl }, watch: config.watch })
+  await app.register(landingRoutes)
   return app
 }

@@ -89,8 +89,31 @@ export const EnvSchema = Type.Object({
   WEBHOOK_MAX_ENDPOINTS: Int(20, 1),
   WEBHOOK_LOG_ROWS: Int(1_000, 10),
   WEBHOOK_ALLOW_HTTP: Flag(false),
-  WEBHOOK_ALLOW_PRIVATE: Flag(false)
+  WEBHOOK_ALLOW_PRIVATE: Flag(false),
+  // Who may put the watch page in an iframe: `*` (any site), `none`, or comma-separated origins (CSP frame-ancestors).
+  WATCH_EMBED_ORIGINS: Type.String({ default: '*' }),
+  // Origins the watch page's player may fetch media from, beyond STREAM_SERVER_URL's and the stream's own node.
+  WATCH_MEDIA_ORIGINS: Type.String({ default: '' })
 })
+
+const ORIGIN = /^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$|^https?:\/\/\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/
+
+/** A comma-separated list of origins (scheme://host[:port]), each checked, or a ConfigError naming the variable. */
+function originList(name: string, value: string): string[] {
+  const list = value.split(',').map((s) => s.trim().replace(/\/+$/, '')).filter(Boolean)
+  const bad = list.find((o) => !ORIGIN.test(o))
+  if (bad !== undefined) throw invalidVariable(name, `"${bad.slice(0, 100)}" is not an origin (scheme://host[:port], no path)`)
+  return list
+}
+
+/** `*`, `none` (nobody may frame the page), or a list of origins. */
+function embedOrigins(value: string): '*' | 'none' | string[] {
+  const v = value.trim()
+  if (v === '*' || v === 'none') return v
+  const list = originList('WATCH_EMBED_ORIGINS', v)
+  if (list.length === 0) throw invalidVariable('WATCH_EMBED_ORIGINS', 'give *, none, or comma-separated origins')
+  return list
+}
 
 /** The api's configuration, grouped by what uses it; its type is inferred from `EnvSchema` through `loadConfig`. */
 export type Config = ReturnType<typeof loadConfig>
@@ -174,6 +197,10 @@ export function loadConfig(source?: EnvSource) {
       logRowsPerEndpoint: env.WEBHOOK_LOG_ROWS,
       allowHttp: env.WEBHOOK_ALLOW_HTTP,
       allowPrivate: env.WEBHOOK_ALLOW_PRIVATE
+    },
+    watch: {
+      embedOrigins: embedOrigins(env.WATCH_EMBED_ORIGINS),
+      mediaOrigins: originList('WATCH_MEDIA_ORIGINS', env.WATCH_MEDIA_ORIGINS)
     }
   }
 }

@@ -55,6 +55,23 @@ export type MediaHttpServer = http.Server | http2.Http2SecureServer
 
 const envelope = (success: boolean, data: unknown, message: string): string => JSON.stringify({ success, data, message })
 
+/** `/`: what this server is and what it serves, instead of a 404 for a first look. */
+const LANDING = envelope(
+  true,
+  {
+    service: 'circle-livestream ingest',
+    links: {
+      hls: '/hls/{playback_id}/index.m3u8',
+      dash: '/dash/{playback_id}/index.mpd',
+      healthz: '/healthz',
+      readyz: '/readyz',
+      metrics: '/metrics',
+      time: '/time'
+    }
+  },
+  "circle-livestream ingest: LL-HLS and DASH by playback id; the api's /watch/{playback_id} plays them in a page"
+)
+
 /** The one error answer: the JSON envelope, never the path asked for. */
 function fail(res: http.ServerResponse, status: number, message: string): void {
   if (res.headersSent) return void res.destroy()
@@ -85,7 +102,8 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
 
 /**
  * The media HTTP server of an ingest node: LL-HLS playlists, the DASH MPD and CMAF bytes from the live windows in
- * memory, plus `/healthz`, `/readyz`, `/metrics` and `/time` (the clock DASH players sync to). GET, HEAD and OPTIONS.
+ * memory, plus `/` (directions), `/healthz`, `/readyz`, `/metrics` and `/time` (the clock DASH players sync to). GET, HEAD
+ * and OPTIONS.
  */
 export function createMediaHttp(opts: MediaHttpOptions): MediaHttpServer {
   const routes = new MediaRoutes({ windows: opts.windows, ...(opts.maxHoldMs === undefined ? {} : { maxHoldMs: opts.maxHoldMs }) })
@@ -104,6 +122,7 @@ export function createMediaHttp(opts: MediaHttpOptions): MediaHttpServer {
     }
     const q = target.indexOf('?')
     const path = q === -1 ? target : target.slice(0, q)
+    if (path === '/') return json(res, 200, LANDING)
     if (path === '/healthz' || path === '/readyz') {
       const h = path === '/healthz' ? opts.health() : opts.ready()
       const down = Array.isArray(h.detail.down) ? ` (down: ${h.detail.down.join(', ')})` : ''
