@@ -130,7 +130,7 @@ t.test('two api processes over one database: a change made through one is seen a
 
 t.test('without Redis to hear changes, nothing is cached and every read is fresh', async (t) => {
   const db = await createTestDatabase('ls_cache_deaf')
-  const app = await buildApp({ config: testConfig(db.url, { REDIS_URL: 'redis://127.0.0.1:1' }), consumer: false, reaper: false })
+  const app = await buildApp({ config: testConfig(db.url, { REDIS_URL: 'redis://127.0.0.1:1' }), consumer: false, reaper: false, webhookWorker: false })
   t.teardown(async () => {
     await app.close()
     await db.drop()

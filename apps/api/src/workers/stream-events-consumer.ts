@@ -3,6 +3,7 @@ import { UnrecoverableError, Worker } from 'bullmq'
 import { Redis } from 'ioredis'
 import { InvalidEventError, parseStreamEvent, STREAM_EVENTS_QUEUE, StreamEventSchema, type StreamEvent } from '@livestream/events'
 import type { Outcome, StreamsService } from '../plugins/app/streams/streams-service.js'
+import { closeWorker } from './close-worker.js'
 
 export interface ConsumerOptions {
   redisUrl: string
@@ -74,8 +75,7 @@ export default fp(
     })
     // onClose hooks run in registration order; this plugin registers after the db, and `preClose` runs before all.
     app.addHook('preClose', async () => {
-      await worker.close()
-      await connection.quit().catch(() => connection.disconnect())
+      await closeWorker(worker, connection)
     })
   },
   { name: 'stream-events-consumer', dependencies: ['services', 'metrics'] }

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { UnrecoverableError, Worker } from 'bullmq'
 import { Redis } from 'ioredis'
+import { closeWorker } from './close-worker.js'
 import {
   WEBHOOK_BACKOFF,
   WEBHOOK_DELIVERIES_QUEUE,
@@ -82,8 +83,7 @@ export default fp(
       void worker.run().catch((err: Error) => app.log.error({ err }, 'webhook worker stopped'))
     })
     app.addHook('preClose', async () => {
-      await worker.close()
-      await connection.quit().catch(() => connection.disconnect())
+      await closeWorker(worker, connection)
     })
   },
   { name: 'webhook-deliveries-worker', dependencies: ['webhooks'] }
