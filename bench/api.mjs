@@ -21,6 +21,8 @@ try {
   const hello = start('hello', process.execPath, [path.join(ROOT, 'bench/hello.mjs')], { PORT: String(helloPort) })
   await waitFor('hello', async () => (await fetch(`http://127.0.0.1:${helloPort}/`)).ok)
   const api = await stack.api({ CONSUMER_ENABLED: 'false', REAPER_ENABLED: 'false' }, 'server.js', [], { logTo: 'api-bench.log' })
+  // The same api with METRICS_ENABLED=false beside it: what per-request metrics cost, in the same run.
+  const bare = await stack.api({ CONSUMER_ENABLED: 'false', REAPER_ENABLED: 'false', METRICS_ENABLED: 'false' }, 'server.js', [], { logTo: 'api-bench-nometrics.log' })
   const user = await stack.user(api)
   const streams = []
   for (let i = 0; i < 50; i++) streams.push(await stack.createStream(api, user, `s${i}`))
@@ -42,7 +44,8 @@ try {
         headers: { authorization: `Bearer ${viewers[0].token}`, 'content-type': 'application/json' },
         bodies: streams.map((s) => JSON.stringify({ stream_id: s.id }))
       }
-    ]
+    ],
+    ['(e) GET /streams/:id, METRICS_ENABLED=false', { url: `${bare.url}/api/livestream/streams/${streams[0].id}`, headers: auth }]
   ]
   // Rounds interleave the cases, so a drift of the shared machine hits the ceiling and our routes alike; each ratio is
   // taken within its round, and the table shows medians (p99: the worst round).
@@ -74,7 +77,9 @@ try {
   const out = table(rows)
   console.log(`\nAPI (LOG_LEVEL=info, wrk), ${CONNECTIONS} connections, ${DURATION} s per case, ${ROUNDS} rounds\n${out}`)
   const b = rows[1], c = rows[2]
+  const metricsCost = median(per[1].rps.map((rps, r) => rps / per[4].rps[r]))
   const verdict = [
+    `metrics: GET /streams/:id with them / without (METRICS_ENABLED=false), per round: ${per[1].rps.map((rps, r) => (rps / per[4].rps[r]).toFixed(3)).join(' ')}; median ${metricsCost.toFixed(3)}x, >= 0.95x: ${metricsCost >= 0.95 ? 'met' : 'missed'}`,
     `(b) >= 0.5x hello-world: ${Number(b['x hello']) >= 0.5 ? 'met' : 'missed'} (${b['x hello']}x); p99 < 20 ms: ${Number(b['p99 ms']) < 20 ? 'met' : 'missed'} (${b['p99 ms']} ms)`,
     `(c) >= 0.3x hello-world: ${Number(c['x hello']) >= 0.3 ? 'met' : 'missed'} (${c['x hello']}x)`
   ]

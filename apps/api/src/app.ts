@@ -120,7 +120,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(redisPlugin, { url: config.redisUrl })
   await app.register(operatorAuth, { operatorToken: config.operatorToken, metricsToken: config.metricsToken })
   await app.register(observedQueues, { queuePrefix: config.queuePrefix })
-  await app.register(metricsPlugin, { queuePrefix: config.queuePrefix, nodeTimeoutMs: config.reaper.nodeTimeoutMs })
+  await app.register(metricsPlugin, { queuePrefix: config.queuePrefix, nodeTimeoutMs: config.reaper.nodeTimeoutMs, perRequest: config.metricsEnabled })
   await app.register(servicesPlugin, {
     redisUrl: config.redisUrl,
     queuePrefix: config.queuePrefix,
@@ -182,7 +182,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   }
 
   await app.register(healthRoutes)
-  await app.register(metricsRoutes)
+  if (config.metricsEnabled) await app.register(metricsRoutes)
   await app.register(adminRoutes, { loginRateLimit: { max: config.authRateLimit.max, timeWindow: config.authRateLimit.windowMs } })
   await app.register(authRoutes, {
     prefix: '/api/auth',

@@ -65,6 +65,8 @@ export const EnvSchema = Type.Object({
   DOCS_ENABLED: Flag(true),
   // The worker process (worker.js) serves GET /metrics, and nothing else, on this port; 0: it serves no HTTP.
   WORKER_METRICS_PORT: Int(0),
+  // false: no per-request metrics and no GET /metrics (what `pnpm bench:api` compares against; keep it on).
+  METRICS_ENABLED: Flag(true),
   // A stream made live by hand (POST /start) that no publisher reaches within this ends as `no-publisher`; 0: never.
   NO_PUBLISHER_TIMEOUT_MS: Int(600_000),
   // Live updates (SSE): a comment line this often keeps proxies from closing an idle stream.
@@ -180,6 +182,7 @@ export function loadConfig(source?: EnvSource) {
     metricsToken: env.METRICS_TOKEN ?? null,
     docsEnabled: env.DOCS_ENABLED,
     workerMetricsPort: env.WORKER_METRICS_PORT,
+    metricsEnabled: env.METRICS_ENABLED,
     liveUpdates: {
       heartbeatMs: env.SSE_HEARTBEAT_MS,
       maxPerUser: env.SSE_MAX_PER_USER,

@@ -27,6 +27,8 @@ export interface MetricsOptions {
   nodeTimeoutMs: number
   /** How long one COUNT of streams by status is reused across scrapes. */
   streamCountCacheMs?: number
+  /** false: nothing is counted per request (the request hook and cache reads); for measuring what they cost. */
+  perRequest?: boolean
 }
 
 const QUEUE_STATES = ['waiting', 'active', 'failed', 'delayed', 'completed'] as const
@@ -72,10 +74,13 @@ export default fp(
 
     const durations = new RequestDurations()
     registry.registerMetric(durations as unknown as Metric)
-    app.addHook('onResponse', (request, reply, done) => {
-      durations.observe(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000)
-      done()
-    })
+    const perRequest = opts.perRequest ?? true
+    if (perRequest) {
+      app.addHook('onResponse', (request, reply, done) => {
+        durations.observe(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000)
+        done()
+      })
+    }
 
     const eventsApplied = new Counter({
       name: 'livestream_events_applied_total',
@@ -148,7 +153,7 @@ export default fp(
       registry,
       eventApplied: (type: string, outcome: string) => eventsApplied.inc({ type, outcome }),
       reaperAction: (reason: string) => reaperActions.inc({ reason }),
-      cacheRead: (result: CacheReadResult) => cacheChildren[result].inc()
+      cacheRead: perRequest ? (result: CacheReadResult) => cacheChildren[result].inc() : () => {}
     } satisfies ApiMetrics)
   },
   { name: 'metrics', dependencies: ['redis', 'observed-queues'] }
