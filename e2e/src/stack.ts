@@ -117,6 +117,8 @@ export async function startIngest(stack: StackEnv, extra: Record<string, string>
     INGEST_PUBLIC_URL: publicUrl,
     MEDIA_ROOT: stack.mediaRoot,
     RECONNECT_WINDOW_MS: '2000',
+    // SIGTERM ends the streams at once, as most tests expect; the drain tests set their own.
+    DRAIN_SECONDS: '0',
     HEARTBEAT_INTERVAL_MS: '500',
     HLS_SEGMENT_SECONDS: '1',
     MEDIA_RETENTION_MS: '2000',

@@ -30,6 +30,12 @@ export interface CmafPackagerOptions {
   firstSegmentSeconds?: number
   /** Epoch ms; `programDateTime` of a segment is when its first sample arrived. */
   now?: () => number
+  /**
+   * Continue a stream another packager wrote (on another node, before a reconnect): the first segment takes msn
+   * `msn` and is a discontinuity, and each track's init versions go on from `initVersions` (their URLs are cached as
+   * immutable, so a number is never reused for other bytes).
+   */
+  continueFrom?: { msn: number; initVersions: Partial<Record<TrackKind, number>> }
   log: Logger
 }
 
@@ -70,6 +76,9 @@ export class CmafPackager {
   private offsetMs = 0
   private resumeMs = 0
   private nextMsn = 0
+  /** Segments cut so far: the first is short (see `firstSegmentSeconds`). */
+  private cutsMade = 0
+  private readonly initVersions: Partial<Record<TrackKind, number>> = {}
   private forceCut = false
   private discontinuityNext = false
   private readonly cuts: Cut[] = []
@@ -85,6 +94,16 @@ export class CmafPackager {
     this.partSeconds = o.partSeconds
     this.now = o.now ?? Date.now
     this.log = o.log
+    if (o.continueFrom) {
+      this.nextMsn = o.continueFrom.msn
+      this.initVersions = o.continueFrom.initVersions
+      this.discontinuityNext = true
+    }
+  }
+
+  /** The msn the next segment takes. */
+  get nextSegmentMsn(): number {
+    return this.nextMsn
   }
 
   /** The tracks being written, once known (`[]` while probing). */
@@ -146,7 +165,10 @@ export class CmafPackager {
     if (this.state === 'running' && track !== this.leader && track !== this.follower) return this.warnOnce(`late-${track.kind}`, 'a track appeared after the broadcast started: ignored')
     if (track.pending ? track.pending.bytes.equals(body) : track.config?.bytes.equals(body)) return // resent on reconnect
     const config = track.kind === 'video' ? videoConfig(body) : audioConfig(body)
-    if (!track.writer) track.writer = new TrackWriter(track.kind, this.window, config.info.timescale, this.partSeconds, (ts) => (track.kind === 'video' ? ts / 25 : AAC_FRAME))
+    if (!track.writer) {
+      track.writer = new TrackWriter(track.kind, this.window, config.info.timescale, this.partSeconds, (ts) => (track.kind === 'video' ? ts / 25 : AAC_FRAME))
+      track.writer.initVersion = (this.initVersions[track.kind] ?? 0) - 1
+    }
     if (this.state === 'probing' || !track.config) {
       track.config = config
       if (this.state === 'probing') this.maybeStart()
@@ -258,12 +280,13 @@ export class CmafPackager {
     const w = t.writer as TrackWriter
     this.leaderMs = p.ms
     if (!w.hasSegment && !p.key) return w.drop(p)
-    const targetMs = this.nextMsn === 1 ? this.firstSegmentMs : this.segmentMs
+    const targetMs = this.cutsMade === 1 ? this.firstSegmentMs : this.segmentMs
     const cut = p.key && (!w.hasSegment || this.forceCut || w.segmentElapsedMs(p.ms) >= targetMs - (this.partSeconds * 1000) / 2)
     const newInit = cut && this.applyPending(t)
     const s = this.toSample(t, p)
     const prev = w.advance(s)
     if (cut) {
+      this.cutsMade++
       const c: Cut = { msn: this.nextMsn++, ms: s.ms, discontinuity: this.discontinuityNext || newInit || this.follower?.pending != null }
       w.openSegment(c)
       if (this.follower) this.cuts.push(c)

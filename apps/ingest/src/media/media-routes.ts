@@ -43,7 +43,9 @@ export class MediaRoutes {
 
   /**
    * Serves one route on `res`, with the `base` headers (security, CORS) the server adds to every answer; errors go to
-   * `fail`, the server's one error answer.
+   * `fail`, the server's one error answer. Resolves `not-here` without answering when this node has no window for the
+   * playback id, or stopped serving it while the request was held (the stream moved to another node): the caller
+   * then asks the node that has it.
    */
   async serve(
     route: MediaRoute,
@@ -52,9 +54,10 @@ export class MediaRoutes {
     base: Headers,
     head: boolean,
     fail: Answer
-  ): Promise<void> {
+  ): Promise<void | 'not-here'> {
     const w = this.opts.windows.get(route.id)
-    if (!w) return fail(404, 'not found')
+    if (!w) return 'not-here'
+    const gone = () => this.opts.windows.get(route.id) !== w
     const send = (type: string, cache: string, body: Buffer) => {
       // The header object is built once per body: every viewer held on a playlist change gets the same one.
       let headers = this.headers.get(body)
@@ -82,11 +85,11 @@ export class MediaRoutes {
         const target = blockingTarget(track, q)
         if (target && 'error' in target) return fail(400, target.error)
         if (target && !(await track.waitFor(target.msn, target.part, this.holdMs(w, track)))) {
-          return fail(503, 'the requested part did not arrive in time')
+          return gone() ? 'not-here' : fail(503, 'the requested part did not arrive in time')
         }
         const first = track.segments[0]
         if (first && !first.complete && !track.ended && !(await track.waitFor(first.msn, Number.MAX_SAFE_INTEGER, this.firstSegmentHoldMs()))) {
-          return fail(503, 'the first segment is not complete yet')
+          return gone() ? 'not-here' : fail(503, 'the first segment is not complete yet')
         }
         const text = this.playlists.media(w, route.kind, q.skip)
         return text ? send('application/vnd.apple.mpegurl', PLAYLIST_CACHE, text) : fail(404, 'not found')
@@ -101,6 +104,7 @@ export class MediaRoutes {
         let part = track.part(route.msn, route.part)
         if (!part && isNextPart(track, route.msn, route.part)) {
           await track.waitFor(route.msn, route.part, this.holdMs(w, track))
+          if (gone()) return 'not-here'
           part = track.part(route.msn, route.part)
         }
         return part ? send(mediaType(route.kind), MEDIA_CACHE, part.bytes) : fail(404, 'not found')
@@ -113,6 +117,7 @@ export class MediaRoutes {
         if (!seg && last && route.msn === last.msn + 1 && !track.ended) {
           // Asked a moment early (clock skew against availabilityTimeOffset): wait for its first part.
           await track.waitFor(route.msn, 0, this.holdMs(w, track))
+          if (gone()) return 'not-here'
           seg = track.segment(route.msn)
         }
         if (!seg || (seg.complete && seg.parts.length === 0)) return fail(404, 'not found')
