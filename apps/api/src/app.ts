@@ -135,7 +135,7 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   })
   await app.register(streamsRoutes, {
     prefix: '/api/livestream',
-    urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl }
+    urls: { playbackBaseUrl: config.playbackBaseUrl, rtmpPublicUrl: config.rtmpPublicUrl }
   })
   return app
 }
