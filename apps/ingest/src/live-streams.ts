@@ -114,6 +114,7 @@ export class LiveStreams {
         log.warn({ replacedSessionId: previous.id }, 'a publish with the current key replaced the publisher still connected')
       }
       existing.publisher = session
+      existing.window.publisherAway = false
       existing.streamKey = streamKey
       existing.packager.discontinuity()
       this.tap(existing, streamPath, session)
@@ -127,7 +128,7 @@ export class LiveStreams {
     let continueFrom: ConstructorParameters<typeof CmafPackager>[0]['continueFrom']
     if (timeline) {
       window.availabilityStartTime = timeline.ast
-      continueFrom = { msn: timeline.nextMsn, initVersions: {} }
+      continueFrom = { msn: timeline.nextMsn, initVersions: {}, ...(timeline.endPdt === undefined ? {} : { endPdt: timeline.endPdt }) }
       for (const [kind, t] of Object.entries(timeline.tracks) as Array<[keyof Timeline['tracks'], { discontinuities: number; nextInit: number }]>) {
         window.startDiscontinuities[kind] = t.discontinuities
         continueFrom.initVersions[kind] = t.nextInit
@@ -155,7 +156,9 @@ export class LiveStreams {
       log
     }
     this.streams.set(target.id, entry)
-    this.opts.windows.set(window)
+    // A stream continued from another node is served here only once it has media (\`announce\`): until then players
+    // asking this node are proxied to the node that still has the stream's last parts.
+    if (!timeline) this.opts.windows.set(window)
     this.tap(entry, streamPath, session)
     this.opts.onHeldChange?.()
   }
@@ -181,21 +184,24 @@ export class LiveStreams {
    * Each time a track opens a segment, the stream's timeline goes to Redis: if the publisher reconnects through another
    * node (a drain, a load balancer's choice), that node continues after it. About two small writes per segment.
    */
-  private saveTimeline(entry: LiveStream): void {
+  private saveTimeline(entry: LiveStream, always = false): void {
     const directory = this.opts.directory
     if (!directory) return
     const w = entry.window
     let key = ''
     for (const [kind, t] of w.tracks) key += `${kind}${t.segments.at(-1)?.msn ?? -1}:${t.currentInitVersion};`
-    if (key === entry.savedAt) return
+    if (key === entry.savedAt && !always) return
     entry.savedAt = key
+    const last = w.leader?.segments.at(-1)
     const timeline: Timeline = { nextMsn: entry.packager.nextSegmentMsn, ast: availabilityStart(w) ?? w.startedAt ?? Date.now(), tracks: {} }
+    if (last) timeline.endPdt = Math.round(last.programDateTime + last.duration * 1000)
     for (const [kind, t] of w.tracks) timeline.tracks[kind] = { discontinuities: discontinuitiesThrough(t), nextInit: t.currentInitVersion + 1 }
     directory.saveTimeline(entry.playbackId, timeline)
   }
 
   private announce(entry: LiveStream): void {
     // Players reaching any node are proxied here from now on (the previous holder, if any, lets go when it sees it).
+    this.opts.windows.set(entry.window)
     this.opts.directory?.claim(entry.playbackId)
     entry.announced = true
     this.stats.published++
@@ -236,6 +242,11 @@ export class LiveStreams {
       this.drop(entry)
       return
     }
+    // Where its media ended, for the node it may reconnect to.
+    this.saveTimeline(entry, true)
+    // Players held for the next part get the playlist as it is now, and short holds until the publisher is back.
+    entry.window.publisherAway = true
+    for (const t of entry.window.tracks.values()) t.interrupt()
     this.opts.log.info({ streamId, windowMs: this.opts.reconnectWindowMs }, 'publisher left; waiting for a reconnect')
     entry.graceTimer = setTimeout(() => void this.windowPassed(entry, 'publisher-left'), this.opts.reconnectWindowMs)
   }
@@ -306,6 +317,7 @@ export class LiveStreams {
       this.drop(entry)
       return
     }
+    entry.window.publisherAway = true
     if (entry.graceTimer) return
     this.opts.log.info({ streamId, windowMs: this.opts.reconnectWindowMs }, 'key rotated: publisher cut; waiting for a publish with the new key')
     entry.graceTimer = setTimeout(() => void this.windowPassed(entry, 'key-rotated'), this.opts.reconnectWindowMs)

@@ -62,7 +62,21 @@ export class MediaProxy {
     if (!target) return 'no-holder'
     if (res.destroyed) return 'proxied'
     this.stats.proxied++
-    await new Promise<void>((resolve) => {
+    await this.send(target, route, holder, req, res, fail, true)
+    return 'proxied'
+  }
+
+  /** One request upstream; a kept-alive socket the holder closed meanwhile gets one retry on a fresh one. */
+  private send(
+    target: URL,
+    route: MediaRoute,
+    holder: Holder,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    fail: (status: number, message: string) => void,
+    mayRetry: boolean
+  ): Promise<void> {
+    return new Promise<void>((resolve) => {
       const client = target.protocol === 'https:' ? https : http
       const upstream = client.request(target, {
         method: req.method === 'HEAD' ? 'HEAD' : 'GET',
@@ -70,9 +84,26 @@ export class MediaProxy {
         headers: { [HOP_HEADER]: this.opts.directory.nodeId, accept: req.headers.accept ?? '*/*' },
         timeout: this.opts.timeoutMs
       })
-      const done = () => resolve()
+      let answered = false
+      let settled = false
+      const done = () => {
+        settled = true
+        resolve()
+      }
+      const onClientGone = () => {
+        // The player went away before the answer was through: so does the request upstream (a held blocking reload
+        // frees its socket). Once the answer is complete the socket is back in the pool and must not be touched.
+        if (!settled) upstream.destroy()
+        done()
+      }
       upstream.on('timeout', () => upstream.destroy(new Error(`no answer within ${this.opts.timeoutMs} ms`)))
-      upstream.on('error', (err) => {
+      upstream.on('error', (err: NodeJS.ErrnoException) => {
+        if (settled) return
+        res.off('close', onClientGone)
+        if (!answered && mayRetry && upstream.reusedSocket && err.code === 'ECONNRESET' && !res.destroyed) {
+          void this.send(target, route, holder, req, res, fail, false).then(done)
+          return
+        }
         this.stats.failed++
         this.opts.log.warn({ playbackId: route.id, holder: holder.nodeId, err: { message: err.message } }, 'playback proxy: the holder did not answer')
         if (!res.headersSent) fail(502, 'the node holding this stream did not answer')
@@ -80,6 +111,7 @@ export class MediaProxy {
         done()
       })
       upstream.on('response', (answer) => {
+        answered = true
         const headers: Record<string, string | string[]> = {}
         for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value
         res.writeHead(answer.statusCode ?? 502, headers)
@@ -90,14 +122,9 @@ export class MediaProxy {
           done()
         })
       })
-      // The player went away: so does the request it made upstream (a held blocking reload frees its socket).
-      res.on('close', () => {
-        if (!upstream.destroyed) upstream.destroy()
-        done()
-      })
+      res.once('close', onClientGone)
       upstream.end()
     })
-    return 'proxied'
   }
 
   close(): void {

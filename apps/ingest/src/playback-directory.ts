@@ -21,6 +21,12 @@ export interface Timeline {
   nextMsn: number
   /** `availabilityStartTime` of the MPD (epoch ms): the same on every node, so DASH Periods follow each other. */
   ast: number
+  /**
+   * Where the last media ended on the wall clock (`EXT-X-PROGRAM-DATE-TIME` of the last segment plus its length):
+   * the next node dates its first segment from here, so players that place the new segments by date find them right
+   * after what they have, not after a gap the length of the reconnect.
+   */
+  endPdt?: number
   /** Per track: discontinuity tags up to the last segment, and the next init version (init URLs are cached as immutable). */
   tracks: Partial<Record<TrackKind, { discontinuities: number; nextInit: number }>>
 }
@@ -190,6 +196,7 @@ function parseTimeline(raw: string | null): Timeline | null {
     const v = JSON.parse(raw) as Timeline
     const int = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0
     if (!int(v.nextMsn) || !int(v.ast) || typeof v.tracks !== 'object' || v.tracks === null) return null
+    if (v.endPdt !== undefined && !int(v.endPdt)) return null
     for (const t of Object.values(v.tracks)) if (!t || !int(t.discontinuities) || !int(t.nextInit)) return null
     return v
   } catch {

@@ -35,7 +35,7 @@ export interface CmafPackagerOptions {
    * `msn` and is a discontinuity, and each track's init versions go on from `initVersions` (their URLs are cached as
    * immutable, so a number is never reused for other bytes).
    */
-  continueFrom?: { msn: number; initVersions: Partial<Record<TrackKind, number>> }
+  continueFrom?: { msn: number; initVersions: Partial<Record<TrackKind, number>>; endPdt?: number }
   log: Logger
 }
 
@@ -80,6 +80,9 @@ export class CmafPackager {
   private cutsMade = 0
   private readonly initVersions: Partial<Record<TrackKind, number>> = {}
   private forceCut = false
+  /** Subtracted from the wall clock for `programDateTime`: a continued stream's dates go on from where they ended. */
+  private wallShift: number | null = null
+  private readonly endPdt: number | undefined
   private discontinuityNext = false
   private readonly cuts: Cut[] = []
   private leaderMs = -Infinity
@@ -97,6 +100,7 @@ export class CmafPackager {
     if (o.continueFrom) {
       this.nextMsn = o.continueFrom.msn
       this.initVersions = o.continueFrom.initVersions
+      this.endPdt = o.continueFrom.endPdt
       this.discontinuityNext = true
     }
   }
@@ -200,13 +204,24 @@ export class CmafPackager {
       }
       ms += this.offsetMs
     }
-    const pending: Pending = { ms, ctsMs, key, pos: track.writer.store.push(body), size: body.length, wall: this.now() }
+    const pending: Pending = { ms, ctsMs, key, pos: track.writer.store.push(body), size: body.length, wall: this.wall() }
     if (this.state === 'probing') {
       this.probe.push({ track, p: pending })
       this.maybeStart()
     } else {
       this.enqueue(track, pending)
     }
+  }
+
+  /**
+   * The wall time of a sample as its segment's date. For a stream continued from another node, the first sample is
+   * dated where the previous node's media ended (at most the reconnect earlier than its arrival), and the rest follow
+   * it: hls.js places segments after a discontinuity by their dates when the playlists it merges share no segment.
+   */
+  private wall(): number {
+    const now = this.now()
+    this.wallShift ??= this.endPdt !== undefined ? Math.max(0, now - this.endPdt) : 0
+    return now - this.wallShift
   }
 
   /** The track set is known once both configurations came, or one track ran a part long without the other. */

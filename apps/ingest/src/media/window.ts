@@ -215,6 +215,11 @@ export class MediaWindow {
    * another node): each track's `discontinuitySequence` starts there.
    */
   startDiscontinuities: Partial<Record<TrackKind, number>> = {}
+  /**
+   * The publisher is away (dropped, or cut by a drain) and may come back here or through another node. Meanwhile
+   * blocking playlist requests are answered within `AWAY_HOLD_MS` with the playlist as it is (see media-routes.ts).
+   */
+  publisherAway = false
 
   constructor(
     readonly playbackId: string,
