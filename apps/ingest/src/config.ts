@@ -83,6 +83,10 @@ export function loadConfig(source?: EnvSource) {
   if (operatorToken) {
     const weak = weakSecretReason(operatorToken)
     if (weak) throw invalidVariable('OPERATOR_TOKEN', `${weak}; ${HOW_TO_MAKE_ONE}`)
+    // Users' tokens are signed with JWT_SECRET: a user who learnt it must not become an operator with it.
+    if (operatorToken === env.JWT_SECRET || operatorToken === env.SECRET) {
+      throw invalidVariable('OPERATOR_TOKEN', `it equals ${operatorToken === env.JWT_SECRET ? 'JWT_SECRET' : 'SECRET'}; the operators' token must be its own (${HOW_TO_MAKE_ONE})`)
+    }
   }
   const publicUrl = (env.INGEST_PUBLIC_URL ?? `http://localhost:${env.HTTP_PORT}`).replace(/\/+$/, '')
   return {
