@@ -128,7 +128,9 @@ export class LiveStreams {
     let continueFrom: ConstructorParameters<typeof CmafPackager>[0]['continueFrom']
     if (timeline) {
       window.availabilityStartTime = timeline.ast
-      continueFrom = { msn: timeline.nextMsn, initVersions: {}, ...(timeline.endPdt === undefined ? {} : { endPdt: timeline.endPdt }) }
+      // One number is skipped: the old node's playlists may have hinted the next part of \`nextMsn\`
+      // (EXT-X-PRELOAD-HINT) and players may already have asked for it; that URL must never name other bytes.
+      continueFrom = { msn: timeline.nextMsn + 1, initVersions: {}, ...(timeline.endPdt === undefined ? {} : { endPdt: timeline.endPdt }) }
       for (const [kind, t] of Object.entries(timeline.tracks) as Array<[keyof Timeline['tracks'], { discontinuities: number; nextInit: number }]>) {
         window.startDiscontinuities[kind] = t.discontinuities
         continueFrom.initVersions[kind] = t.nextInit
@@ -242,7 +244,9 @@ export class LiveStreams {
       this.drop(entry)
       return
     }
-    // Where its media ended, for the node it may reconnect to.
+    // The open segment closes now, with what it has: players see it complete (not a segment that never ends), and
+    // the timeline saved next says exactly where the media ended, for the node the publisher may reconnect to.
+    entry.packager.discontinuity()
     this.saveTimeline(entry, true)
     // Players held for the next part get the playlist as it is now, and short holds until the publisher is back.
     entry.window.publisherAway = true

@@ -140,6 +140,8 @@ export class CmafPackager {
       return
     }
     if (this.state !== 'running') return
+    // Already cut (the publisher left, and now comes back): the timeline resumes where the first call left it.
+    if (Number.isNaN(this.offsetMs) && this.discontinuityNext) return
     this.drainFollower(true)
     this.settleStaleCuts()
     let resume = -Infinity
