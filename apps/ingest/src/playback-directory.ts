@@ -51,6 +51,10 @@ const TIMELINE_READ_MS = 1_000
 // Deletes the holder key only while it still names this node: a node that gave a stream away must not unclaim it
 // from the node that took it.
 const RELEASE_IF_MINE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+// Refreshes a claim only while it is this node's (or lapsed): a stream whose publisher went to another node must not
+// be claimed back by the node it left, which still holds it within the reconnect window.
+const REFRESH_IF_MINE =
+  "local v = redis.call('GET', KEYS[1]) if v == false or v == ARGV[1] then return redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end return 0"
 
 /**
  * Which node serves which playback id, and where each stream's timeline stands, in Redis (beside the queue, under
@@ -160,7 +164,7 @@ export class PlaybackDirectory {
   private async refresh(): Promise<void> {
     if (this.claimed.size === 0 || this.redis.status !== 'ready') return
     const batch = this.redis.pipeline()
-    for (const id of this.claimed) batch.set(this.holderKey(id), this.self, 'PX', this.claimTtlMs)
+    for (const id of this.claimed) batch.eval(REFRESH_IF_MINE, 1, this.holderKey(id), this.self, this.claimTtlMs)
     await batch.exec().catch((err: unknown) => this.opts.log.warn({ err: { message: (err as Error).message } }, 'playback claims not refreshed'))
   }
 

@@ -31,7 +31,7 @@ t.teardown(async () => {
 const clip = await flvPackets(await makeFlv('cross-node-av', { seconds: 3 }))
 
 async function node(t: Test, nodeId: string, internalUrl = `http://${nodeId}.invalid:8000`) {
-  const directory = new PlaybackDirectory({ redisUrl: REDIS_URL, prefix, nodeId, internalUrl, refreshMs: 1_000, timelineTtlMs: 60_000, log })
+  const directory = new PlaybackDirectory({ redisUrl: REDIS_URL, prefix, nodeId, internalUrl, refreshMs: 100, timelineTtlMs: 60_000, log })
   directory.start()
   const producer = new EventsProducer({ redisUrl: REDIS_URL, prefix, nodeId, outboxDir: await tempDir(t, 'ls-xnode-'), log })
   const sent: string[] = []
@@ -107,6 +107,9 @@ t.test('a stream that reconnects through another node continues its playlists th
   t.ok((first?.programDateTime ?? 0) >= endPdt && (first?.programDateTime ?? Infinity) < arrived, `dated from where A ended (${endPdt}), not from its arrival after the gap (${arrived})`)
 
   await until(async () => (await a.directory.holderOf('pbmove', true))?.nodeId === 'node-b')
+  // A still holds the stream (within the reconnect window) and refreshes its claims: never over B's.
+  await new Promise((r) => setTimeout(r, 500))
+  t.equal((await a.directory.holderOf('pbmove', true))?.nodeId, 'node-b', "A's claim refreshes do not take the stream back from B")
   await a.live.checkMovedAway()
   t.equal(a.live.size, 0, 'A holds nothing any more')
   t.notOk(a.windows.get('pbmove'), 'and serves nothing of it itself')

@@ -126,6 +126,19 @@ t.test('draining a node with 5 live streams ends none of them: they move to the 
   await refused.exited
   t.equal((await owner.stream(late.id)).status, 'pending', 'a new publish on the draining node is refused')
 
+  // The playlists continue on B: checked as soon as the stream is there (B's window slides on).
+  const onB = await waitFor('stream 1 on node B', async () => {
+    if ((await owner.stream(first.id)).ingest_node_id !== 'node-b') return null
+    const playlist = await text(`${nodeB.publicUrl}/hls/${first.playback_id}/video.m3u8`)
+    return playlist.includes('#EXT-X-DISCONTINUITY\n') ? playlist : null
+  }, 30_000, 100)
+  const firstOnB = Math.min(...msns(onB))
+  t.ok(firstOnB > next, `node B's playlist continues after node A's (first msn ${firstOnB} > ${next - 1})`)
+  t.match(onB, /#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI="v\/init-1\.mp4"/, 'after a discontinuity, with the next init version (init-0 stays the bytes A served)')
+  t.match(onB, /#EXT-X-DISCONTINUITY-SEQUENCE:0\n/, 'the discontinuity sequence carries on from A (none before)')
+  const mpd = await text(`${nodeB.publicUrl}/dash/${first.playback_id}/index.mpd`)
+  t.match(mpd, /<Period id="p1"/, 'DASH: the stream goes on in a new Period after the one A served')
+
   const exit = await nodeA.exited
   const tookMs = Date.now() - drainedAt
   t.equal(exit.code, 0, `node A exited by itself once empty (${tookMs} ms after the call)`)
@@ -144,15 +157,6 @@ t.test('draining a node with 5 live streams ends none of them: they move to the 
     t.same(mine, ['node-a:applied', 'node-b:applied'], `stream ${s.id}: published on A, then moved to B`)
   }
   t.ok(publishers.every((p) => p.runs >= 2), 'every publisher was cut and reconnected')
-
-  // The same playlists, continued: the next media sequence numbers after a discontinuity, a new init version.
-  const onB = await text(first.playback_url.replace('index.m3u8', 'video.m3u8'))
-  const firstOnB = Math.min(...msns(onB))
-  t.ok(firstOnB >= next, `node B's playlist continues after node A's (first msn ${firstOnB} >= ${next})`)
-  t.match(onB, /#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI="v\/init-1\.mp4"/, 'after a discontinuity, with the next init version (init-0 stays the bytes A served)')
-  t.match(onB, /#EXT-X-DISCONTINUITY-SEQUENCE:0\n/, 'the discontinuity sequence carries on from A (none before)')
-  const mpd = await text(`${nodeB.publicUrl}/dash/${second.playback_id}/index.mpd`)
-  t.match(mpd, /<Period id="p1"/, 'DASH: the stream goes on in a new Period after the one A served')
 
   for (const [which, player] of [['the playback URL (balancer)', hls], ["node B's own URL", viaNodeB]] as const) {
     await player.waitForAdvance(5, 40_000)
