@@ -77,7 +77,10 @@ export class Drain {
     const ids = this.opts.publishing()
     this.toDisconnect = ids.length
     log.info({ why, publishers: ids.length, drainMs, deadline: new Date(this.deadline).toISOString() }, 'draining: no new publishes; publishers leave one at a time')
+    // The deadline holds whatever happens next (a publish verdict that never settles included).
+    this.timers.push(setTimeout(() => this.finish('deadline'), drainMs + reconnectWindowMs))
     void this.opts.stopAccepting().then(() => {
+      if (this.finished) return
       // The first goes at once, the last a step before drainMs ends: each gets the rest of the time to land elsewhere.
       const step = ids.length > 0 ? drainMs / ids.length : 0
       ids.forEach((id, i) => {
@@ -93,7 +96,6 @@ export class Drain {
         if (this.disconnected === ids.length && this.opts.held() === 0) this.finish('empty')
       }, this.opts.checkMs ?? 250)
       this.timers.push(check as unknown as NodeJS.Timeout)
-      this.timers.push(setTimeout(() => this.finish('deadline'), Math.max(0, (this.deadline as number) - Date.now())))
     })
     return { started: true, status: this.status() }
   }
