@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fresh Debian/Ubuntu machine with Node 20 -> everything installed and built.
-#   bash scripts/bootstrap.sh          install: pnpm, ffmpeg, Chromium, MariaDB + Redis (when absent), dependencies, build
+#   bash scripts/bootstrap.sh          install: pnpm, ffmpeg, Chromium, promtool, MariaDB + Redis (when absent), dependencies, build
 #   bash scripts/bootstrap.sh start    the same, then run the stack (migrations, api, ingest)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -37,6 +37,18 @@ if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
     }
   else
     say "chromium is missing: the player tests need it (sudo apt-get install chromium, or set CHROMIUM_PATH)"
+  fi
+fi
+
+# `pnpm lint` checks infra/prometheus with promtool (Debian's prometheus package: a 19 MB download, no service started).
+if ! command -v promtool >/dev/null 2>&1; then
+  if as_root; then
+    say "installing promtool (prometheus, for the infra checks)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1 || {
+      apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null
+    }
+  else
+    say "promtool is missing: pnpm lint skips the Prometheus checks without it (sudo apt-get install --no-install-recommends prometheus)"
   fi
 fi
 

@@ -118,6 +118,8 @@ export interface BrowserHarness {
   /** The harness page's origin (a free local port). */
   origin: string
   openPlayer(options: PlayerOptions): Promise<Player>
+  /** A blank page in the same browser, for tests that open a page of their own (the api's watch page); closed with it. */
+  newPage(): Promise<Page>
   /** Serves a local file (e.g. a recorded clock clip) from the harness origin; returns its URL. */
   serveFile(file: string, type?: string): string
   close(): Promise<void>
@@ -176,6 +178,7 @@ export async function launchBrowser(): Promise<BrowserHarness> {
 
   return {
     origin,
+    newPage: () => context.newPage(),
     serveFile(file, type = 'video/mp4') {
       const urlPath = `/files/${extra.size}/${path.basename(file)}`
       extra.set(urlPath, { file, type })

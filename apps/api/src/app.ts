@@ -5,19 +5,33 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
 import dbPlugin from './plugins/external/db.js'
 import redisPlugin from './plugins/external/redis.js'
+import swaggerPlugin from './plugins/external/swagger.js'
 import authPlugin from './plugins/external/auth.js'
 import errorsPlugin, { clientErrorHandler, expectationHandler, frameworkErrorHandler } from './plugins/app/errors.js'
 import securityHeaders from './plugins/app/security-headers.js'
 import accessLog from './plugins/app/access-log.js'
 import servicesPlugin from './plugins/app/services.js'
+import operatorAuth from './plugins/app/operators/operator-auth.js'
+import observedQueues from './plugins/app/operators/queues.js'
+import metricsPlugin from './plugins/app/operators/metrics.js'
 import consumerPlugin from './workers/stream-events-consumer.js'
 import reaperPlugin from './workers/lost-streams-reaper.js'
+import webhooksPlugin from './plugins/app/webhooks/webhooks-plugin.js'
+import webhookWorkerPlugin from './workers/webhook-deliveries.js'
 import { validatorCompiler } from './plugins/app/validation.js'
 import { logSerializers } from './logger.js'
 import { HttpError } from './errors.js'
 import healthRoutes from './routes/health.js'
 import authRoutes from './routes/auth.js'
 import streamsRoutes from './routes/streams.js'
+import metricsRoutes from './routes/metrics.js'
+import adminRoutes from './routes/admin.js'
+import liveUpdatesPlugin from './plugins/app/live-updates/live-updates.js'
+import liveUpdatesRoutes from './routes/live-updates.js'
+import publicStreamsRoutes from './routes/public-streams.js'
+import webhooksRoutes from './routes/webhooks.js'
+import watchRoutes from './routes/watch.js'
+import landingRoutes from './routes/landing.js'
 
 export type { Config } from './config.js'
 export { loadConfig, ConfigError } from './config.js'
@@ -29,6 +43,8 @@ export interface BuildOptions {
   /** Overrides for the queue consumer and reaper (tests switch them off). */
   consumer?: boolean
   reaper?: boolean
+  /** Overrides WEBHOOK_WORKER_ENABLED for the webhook delivery worker. */
+  webhookWorker?: boolean
 }
 
 /** Assembles the api: external clients -> domain -> routes. No listen: the server entry and tests decide. */
@@ -75,6 +91,8 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   app.server.on('checkExpectation', expectationHandler)
 
   await app.register(errorsPlugin)
+  // Before any route: it records every route registered after it (the OpenAPI document and its check).
+  await app.register(swaggerPlugin, { enabled: config.docsEnabled })
   // Shutting down: what is in flight finishes; anything new is told to go elsewhere, and the connection is closed.
   let closing = false
   app.addHook('preClose', (done) => {
@@ -100,11 +118,16 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
   await app.register(rateLimit, { global: false })
   await app.register(dbPlugin, { url: config.databaseUrl, poolSize: config.dbPoolSize })
   await app.register(redisPlugin, { url: config.redisUrl })
+  await app.register(operatorAuth, { operatorToken: config.operatorToken, metricsToken: config.metricsToken })
+  await app.register(observedQueues, { queuePrefix: config.queuePrefix })
+  await app.register(metricsPlugin, { queuePrefix: config.queuePrefix, nodeTimeoutMs: config.reaper.nodeTimeoutMs })
   await app.register(servicesPlugin, {
     redisUrl: config.redisUrl,
     queuePrefix: config.queuePrefix,
     streamCacheMs: config.streamCacheMs,
-    hashing: config.authHashing
+    hashing: config.authHashing,
+    urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl },
+    viewerReportTtlMs: config.viewerReportTtlMs
   })
   await app.register(authPlugin, {
     secret: config.jwtSecret,
@@ -112,6 +135,34 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     userExists: async (id) => (await app.users.findById(id)) !== null,
     userCacheMs: config.authUserCacheMs
   })
+  // Before the consumer and the reaper: every process that changes streams feeds live updates.
+  await app.register(liveUpdatesPlugin, {
+    redisUrl: config.redisUrl,
+    prefix: config.queuePrefix,
+    urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl },
+    heartbeatMs: config.liveUpdates.heartbeatMs,
+    replayEvents: config.liveUpdates.replayEvents,
+    replayTtlMs: config.liveUpdates.replayTtlMs
+  })
+  await app.register(webhooksPlugin, {
+    redisUrl: config.redisUrl,
+    queuePrefix: config.queuePrefix,
+    policy: { allowHttp: config.webhooks.allowHttp, allowPrivate: config.webhooks.allowPrivate },
+    timeoutMs: config.webhooks.timeoutMs,
+    retryDelaysMs: config.webhooks.retryDelaysMs,
+    disableAfterFailedEvents: config.webhooks.disableAfterFailedEvents,
+    maxEndpointsPerUser: config.webhooks.maxEndpointsPerUser,
+    logRowsPerEndpoint: config.webhooks.logRowsPerEndpoint
+  })
+  if (opts.webhookWorker ?? config.webhooks.worker.enabled) {
+    await app.register(webhookWorkerPlugin, {
+      redisUrl: config.redisUrl,
+      queuePrefix: config.queuePrefix,
+      concurrency: config.webhooks.worker.concurrency,
+      lockMs: config.webhooks.worker.lockMs,
+      retryDelaysMs: config.webhooks.retryDelaysMs
+    })
+  }
   if (opts.consumer ?? config.consumer.enabled) {
     await app.register(consumerPlugin, {
       redisUrl: config.redisUrl,
@@ -124,18 +175,30 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
     await app.register(reaperPlugin, {
       queuePrefix: config.queuePrefix,
       nodeTimeoutMs: config.reaper.nodeTimeoutMs,
-      intervalMs: config.reaper.intervalMs
+      intervalMs: config.reaper.intervalMs,
+      noPublisherTimeoutMs: config.reaper.noPublisherTimeoutMs
     })
   }
 
   await app.register(healthRoutes)
+  await app.register(metricsRoutes)
+  await app.register(adminRoutes, { loginRateLimit: { max: config.authRateLimit.max, timeWindow: config.authRateLimit.windowMs } })
   await app.register(authRoutes, {
     prefix: '/api/auth',
     rateLimit: { max: config.authRateLimit.max, timeWindow: config.authRateLimit.windowMs }
   })
   await app.register(streamsRoutes, {
     prefix: '/api/livestream',
-    urls: { playbackBaseUrl: config.playbackBaseUrl, rtmpPublicUrl: config.rtmpPublicUrl }
+    urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl }
   })
+  await app.register(liveUpdatesRoutes, { prefix: '/api/livestream', maxPerUser: config.liveUpdates.maxPerUser })
+  await app.register(publicStreamsRoutes, {
+    prefix: '/api/public',
+    urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl },
+    maxPerAddress: config.liveUpdates.maxPerAddress
+  })
+  await app.register(webhooksRoutes, { prefix: '/api/webhooks' })
+  await app.register(watchRoutes, { urls: { streamServerUrl: config.streamServerUrl, rtmpPublicUrl: config.rtmpPublicUrl }, watch: config.watch })
+  await app.register(landingRoutes)
   return app
 }

@@ -118,7 +118,9 @@ const badBody = fc.oneof(
 const plausibleBody = fc.oneof(
   fc.record({ status: fc.constantFrom('pending', 'live', 'ended') }),
   fc.record({ stream_id: fc.constantFrom(...streamIds) }),
-  fc.constant({ title: 'fuzzed' })
+  fc.constant({ title: 'fuzzed' }),
+  // Webhook URLs refused without a DNS lookup: an internal address, plain http.
+  fc.record({ url: fc.constantFrom('https://127.0.0.1/hook', 'https://[::ffff:169.254.169.254]/', 'http://example.com/hook'), event_types: fc.constantFrom(null, ['stream.live'], ['nope']) })
 )
 // Bigger than the body limit: a 413 whenever auth lets the request that far.
 const oversized = fc.integer({ min: config.http.bodyLimit + 1, max: config.http.bodyLimit * 2 }).map((n) => ({ raw: `{"title":"${'a'.repeat(n)}"}`, oversized: true }))
@@ -138,7 +140,14 @@ const route = fc.constantFrom(
   ['POST', '/api/livestream/streams/:id/key/rotate'],
   ['POST', '/api/auth/register'],
   ['POST', '/api/auth/login'],
-  ['GET', '/api/auth/me']
+  ['GET', '/api/auth/me'],
+  ['POST', '/api/webhooks'],
+  ['GET', '/api/webhooks'],
+  ['GET', '/api/webhooks/:id'],
+  ['DELETE', '/api/webhooks/:id'],
+  ['POST', '/api/webhooks/:id/ping'],
+  ['POST', '/api/webhooks/:id/rotate-secret'],
+  ['GET', '/api/webhooks/:id/deliveries?']
 )
 const query = fc.oneof(
   fc.constantFrom('page=0', 'limit=1000', 'limit=-1', 'status=paused', 'user_id=abc', 'page=1.5', 'limit=', 'page=1&page=2', 'extra=1', 'status=live', 'page=2&limit=3'),
@@ -167,7 +176,7 @@ t.test(`${RUNS} generated requests: no 5xx, always the envelope, no key to other
       const headers: Record<string, string> = { 'content-type': 'application/json' }
       if (who.authorization) headers.authorization = who.authorization
       const payload = 'raw' in b ? String(b.raw) : JSON.stringify(b)
-      const res = await app.inject({ method: method as 'GET' | 'POST' | 'PATCH', url, headers, ...(method === 'GET' ? {} : { payload }) })
+      const res = await app.inject({ method: method as 'GET' | 'POST' | 'PATCH' | 'DELETE', url, headers, ...(method === 'GET' ? {} : { payload }) })
       const what = `${who.name}: ${method} ${url.slice(0, 120)} ${payload.slice(0, 100)} -> ${res.statusCode} ${res.body.slice(0, 300)}`
       statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1)
 

@@ -30,7 +30,7 @@ export async function build(
 ): Promise<FastifyInstance> {
   const db = await createTestDatabase('ls_api')
   const config = testConfig(db.url, env)
-  const app = await buildApp({ config, consumer: false, reaper: false, ...options })
+  const app = await buildApp({ config, consumer: false, reaper: false, webhookWorker: false, ...options })
   t.teardown(async () => {
     await app.close()
     await db.drop()

@@ -11,8 +11,8 @@ t.test('PLAYBACK_BASE_URL (a CDN) is the base of playback_url and dash_url; with
   const s = assertEnvelope(t, await A('POST', '/api/livestream/streams', { title: 'behind a cdn' }), 201).data
   t.equal(s.playback_url, `https://cdn.example.com/live/hls/${s.playback_id}/index.m3u8`)
   t.equal(s.dash_url, `https://cdn.example.com/live/dash/${s.playback_id}/index.mpd`)
-  t.equal(testConfig('mysql://x@127.0.0.1/x').playbackBaseUrl, 'http://cdn.test:8000', 'unset: STREAM_SERVER_URL')
-  t.equal(testConfig('mysql://x@127.0.0.1/x', { PLAYBACK_BASE_URL: '' }).playbackBaseUrl, 'http://cdn.test:8000', 'empty counts as unset')
+  t.equal(testConfig('mysql://x@127.0.0.1/x').streamServerUrl, 'http://cdn.test:8000', 'unset: STREAM_SERVER_URL')
+  t.equal(testConfig('mysql://x@127.0.0.1/x', { PLAYBACK_BASE_URL: '' }).streamServerUrl, 'http://cdn.test:8000', 'empty counts as unset')
   t.throws(() => testConfig('mysql://x@127.0.0.1/x', { PLAYBACK_BASE_URL: 'ftp://cdn' }), /PLAYBACK_BASE_URL/, 'not http(s): refused by name')
 })
 

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os'
 import path from 'node:path'
 import { Type } from '@sinclair/typebox'
-import { ConfigError, HOW_TO_MAKE_ONE, Int, invalidVariable, loadEnv, LogLevel, weakSecretReason, type EnvSource } from '@livestream/config'
+import { ConfigError, Flag, HOW_TO_MAKE_ONE, Int, invalidVariable, loadEnv, LogLevel, weakSecretReason, type EnvSource } from '@livestream/config'
 
 export { ConfigError }
 
@@ -51,6 +51,15 @@ export const EnvSchema = Type.Object({
   LOG_LEVEL: LogLevel,
   HTTP_REQUEST_TIMEOUT_MS: Int(10_000, 100),
   HTTP_HEADERS_TIMEOUT_MS: Int(5_000, 100),
+  /** Viewer counting (README, "What counts as a viewer"); off only to measure what it costs. */
+  VIEWER_COUNTING: Flag(true),
+  VIEWER_WINDOW_MS: Int(10_000, 1_000),
+  VIEWER_REPORT_MS: Int(5_000, 100),
+  VIEWER_SESSIONS_PER_ADDRESS: Int(32, 1),
+  VIEWER_MAX_SESSIONS_PER_STREAM: Int(50_000, 1),
+  VIEWER_MAX_SESSIONS: Int(200_000, 1),
+  /** Proxies in front of media HTTP whose X-Forwarded-For is trusted for the viewer's address; 0: none, the header is ignored. */
+  VIEWER_TRUST_PROXY_HOPS: Int(0),
   // Read only to tell whether glibc's mmap threshold is pinned (see `ALLOCATOR_ENV` in rtmp-limits.ts); glibc reads them.
   MALLOC_MMAP_THRESHOLD_: Type.Optional(Type.String()),
   GLIBC_TUNABLES: Type.Optional(Type.String())
@@ -70,6 +79,10 @@ export function loadConfig(source?: EnvSource) {
   }
   if (env.HLS_PART_SECONDS >= env.HLS_SEGMENT_SECONDS) {
     throw invalidVariable('HLS_PART_SECONDS', 'must be shorter than HLS_SEGMENT_SECONDS')
+  }
+  if (env.VIEWER_WINDOW_MS < env.HLS_SEGMENT_SECONDS * 2_000) {
+    // A player that is not low-latency asks for its playlist once a segment: a shorter window would drop it between two.
+    throw invalidVariable('VIEWER_WINDOW_MS', `must be at least two segments (HLS_SEGMENT_SECONDS x 2000 = ${env.HLS_SEGMENT_SECONDS * 2_000})`)
   }
   if (env.SECRET !== undefined && env.SECRET === env.JWT_SECRET) {
     throw invalidVariable(
@@ -136,6 +149,21 @@ export function loadConfig(source?: EnvSource) {
      */
     mallocPinned: env.MALLOC_MMAP_THRESHOLD_ !== undefined || /glibc\.malloc\.mmap_threshold=/.test(env.GLIBC_TUNABLES ?? ''),
     logLevel: env.LOG_LEVEL,
-    http: { requestTimeout: env.HTTP_REQUEST_TIMEOUT_MS, headersTimeout: env.HTTP_HEADERS_TIMEOUT_MS }
+    http: { requestTimeout: env.HTTP_REQUEST_TIMEOUT_MS, headersTimeout: env.HTTP_HEADERS_TIMEOUT_MS },
+    /**
+     * HLS/DASH viewer counting; null when off. A session counts for `windowMs` after its last request; counts go out
+     * every `reportMs` when changed, and unchanged (above zero) every two intervals, so the api's sum keeps them.
+     */
+    viewers: env.VIEWER_COUNTING
+      ? {
+          windowMs: env.VIEWER_WINDOW_MS,
+          reportMs: env.VIEWER_REPORT_MS,
+          refreshMs: env.VIEWER_REPORT_MS * 2,
+          perAddress: env.VIEWER_SESSIONS_PER_ADDRESS,
+          maxPerStream: env.VIEWER_MAX_SESSIONS_PER_STREAM,
+          maxSessions: env.VIEWER_MAX_SESSIONS,
+          trustProxyHops: env.VIEWER_TRUST_PROXY_HOPS
+        }
+      : null
   }
 }

@@ -13,12 +13,13 @@ import { startReadiness } from './readiness.js'
 import { createMediaServer } from './media-server.js'
 import { recheckKeys } from './key-recheck.js'
 import { everyNoOverlap } from './no-overlap-timer.js'
-import { renderMetrics } from './metrics.js'
+import { IngestMetrics, TrafficCounter } from './metrics.js'
 import { PublishAuth } from './publish-auth.js'
 import { Drain, type DrainStatus } from './drain.js'
 import { MediaProxy } from './media-proxy.js'
 import { nodeLoadMeter, type NodeLoad } from './node-load.js'
 import { PlaybackDirectory } from './playback-directory.js'
+import { viewerCounting } from './viewer-reports.js'
 
 export interface IngestHandle {
   httpPort: number
@@ -63,6 +64,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     log: log.child({ component: 'playback-directory' })
   })
   let heartbeat: Heartbeat | null = null
+  const metrics = new IngestMetrics(config.nodeId)
   const live = new LiveStreams({
     directory,
     onHeldChange: () => void heartbeat?.beat(),
@@ -74,6 +76,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     mediaRetentionMs: config.mediaRetentionMs,
     playbackBaseUrl: config.publicUrl,
     producer,
+    observer: metrics.observer,
     log
   })
   heartbeat = new Heartbeat({
@@ -85,6 +88,11 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     streamIds: () => live.ids(),
     log
   })
+  // HLS/DASH viewers: counted in memory from media requests, reported as events (never a database write per request).
+  const counting = config.viewers
+    ? viewerCounting({ ...config.viewers, windows, streams: () => live.announced(), send: (draft) => producer.send(draft), log })
+    : null
+  const viewers = counting?.tracking
   const media = createMediaServer({ config, auth, live, log })
   const tls = config.tls ? { cert: await readFile(config.tls.certPath), key: await readFile(config.tls.keyPath) } : undefined
   let drain: Drain | null = null
@@ -111,7 +119,8 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
       const r = readiness.ready()
       return drain?.draining ? { ok: false, detail: { ...r.detail, draining: true } } : r
     },
-    metrics: () => renderMetrics(config.nodeId, live, windows, auth, producer),
+    metrics: () => metrics.render(),
+    ...(viewers ? { viewers } : {}),
     drain: { token: config.operatorToken, start: () => startDrain('operator call') },
     proxy,
     log
@@ -131,6 +140,20 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
   const startDrain = (why: string) => (drain as Drain).start(why)
   // A stream whose publisher reconnected through another node is let go here as soon as that node claims it.
   const movedAway = everyNoOverlap(() => live.checkMovedAway(), 500, (err) => log.debug({ err: loggableError(err) }, 'moved-away check failed'))
+  const rtmpTraffic = new TrafficCounter()
+  const mediaTraffic = new TrafficCounter()
+  rtmpTraffic.watch(media.rtmpServer)
+  mediaTraffic.watch(http)
+  metrics.readFrom({
+    live,
+    windows,
+    auth,
+    producer,
+    rtmp: rtmpTraffic,
+    media: mediaTraffic,
+    draining: () => drain?.draining ?? false,
+    ...(viewers ? { viewers: () => viewers.total() } : {})
+  })
 
   // Streams ended through the api lose their publisher and end here; a rotated key cuts the publisher but leaves the
   // stream its reconnect window, for the owner to come back with the new key.
@@ -159,6 +182,8 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
   await media.run()
   heartbeat.start()
   directory.start()
+  rtmpTraffic.start()
+  counting?.reporter.start()
   log.info({ rtmpPort: config.rtmpPort, httpPort: config.httpPort, nodeId: config.nodeId, publicUrl: config.publicUrl }, 'ingest ready')
 
   // The close order, in one place; each step is awaited before the next.
@@ -178,6 +203,8 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
       readiness.stop()
       movedAway.stop()
       drain?.stop()
+      rtmpTraffic.stop()
+      counting?.reporter.stop()
     }],
     ['stop accepting publishes', () => media.stopAccepting()],
     ['end streams (unpublish events into the outbox)', () => live.endAll('node-shutdown')],

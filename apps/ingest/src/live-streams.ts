@@ -42,6 +42,8 @@ export interface LiveStreamsOptions {
   playbackBaseUrl: string
   producer: EventsProducer
   log: Logger
+  /** Packaging figures for metrics: segment cuts, and the time to package one packet (sampled). */
+  observer?: PackagingObserver
   /** Where an accepted publish's packets come from: node-media-server's broadcast (tests feed their own). */
   tap?: (streamPath: string, onPacket: (packet: MediaPacket) => void) => boolean
   /**
@@ -52,6 +54,19 @@ export interface LiveStreamsOptions {
   /** The set of streams held changed (a new one): the heartbeat reports it at once rather than at its next beat. */
   onHeldChange?: () => void
 }
+
+export interface PackagingObserver {
+  /** A segment of the stream's leading track (video, or audio alone) was cut; the other tracks follow its cuts. */
+  segmentCut(seconds: number): void
+  /** Seconds one packet took to package; told for one packet in PACKAGING_SAMPLE_EVERY. */
+  packaged(seconds: number): void
+}
+
+/**
+ * Packaging time is measured on one packet in this many (a power of two): two clock reads and an observation on
+ * every packet would be a noticeable share of the packager's own per-packet cost, a sample is not.
+ */
+export const PACKAGING_SAMPLE_EVERY = 16
 
 /**
  * What this node holds: one entry per publish, from an accepted publish until the publisher has been gone for the
@@ -65,7 +80,9 @@ export class LiveStreams {
   private readonly streams = new Map<number, LiveStream>()
   /** Removals of ended windows waiting out the retention, by playback id. */
   private readonly cleanupTimers = new Map<string, NodeJS.Timeout>()
-  readonly stats = { published: 0, unpublished: 0, resumed: 0, refusedMedia: 0, movedAway: 0, continued: 0, bytesIn: 0 }
+  readonly stats = { published: 0, unpublished: 0, reconnecting: 0, resumed: 0, refusedMedia: 0, movedAway: 0, continued: 0, bytesIn: 0 }
+  /** Packets packaged, for sampling their packaging time. */
+  private packets = 0
 
   constructor(private readonly opts: LiveStreamsOptions) {}
 
@@ -103,6 +120,8 @@ export class LiveStreams {
     const timeline = !this.streams.has(target.id) && this.opts.directory ? await this.opts.directory.loadTimeline(target.playbackId) : null
     const existing = this.streams.get(target.id)
     if (existing) {
+      // A window running means the api was told `stream.reconnecting` (only announced streams wait out a window).
+      const wasReconnecting = existing.graceTimer !== null
       if (existing.graceTimer) clearTimeout(existing.graceTimer)
       existing.graceTimer = null
       // Still connected under another key (a rotation the recheck has not noticed yet: the owner's new key is in
@@ -119,6 +138,7 @@ export class LiveStreams {
       existing.packager.discontinuity()
       this.tap(existing, streamPath, session)
       this.stats.resumed++
+      if (wasReconnecting) this.opts.producer.send({ type: 'stream.resumed', streamId: target.id, sessionId: session.id })
       log.info('publisher came back within the reconnect window; stream stays live')
       return
     }
@@ -138,6 +158,8 @@ export class LiveStreams {
       this.stats.continued++
       log.info({ msn: timeline.nextMsn }, 'continuing the playlists the stream had on another node')
     }
+    const observer = this.opts.observer
+    if (observer) window.onSegmentComplete = (kind, seconds) => window.leader?.kind === kind && observer.segmentCut(seconds)
     const entry: LiveStream = {
       streamId: target.id,
       playbackId: target.playbackId,
@@ -170,8 +192,15 @@ export class LiveStreams {
       // Only the current publisher feeds the packager: a replaced one (another stream path) may still be sending.
       if (this.streams.get(entry.streamId) !== entry || entry.publisher !== session) return
       this.stats.bytesIn += packet.size ?? packet.data.length
+      const observer = this.opts.observer
       try {
-        entry.packager.push(packet)
+        if (observer && (++this.packets & (PACKAGING_SAMPLE_EVERY - 1)) === 0) {
+          const started = process.hrtime.bigint()
+          entry.packager.push(packet)
+          observer.packaged(Number(process.hrtime.bigint() - started) / 1e9)
+        } else {
+          entry.packager.push(packet)
+        }
       } catch (err) {
         this.refuseMedia(entry, err as Error)
         return
@@ -253,6 +282,7 @@ export class LiveStreams {
     for (const t of entry.window.tracks.values()) t.interrupt()
     this.opts.log.info({ streamId, windowMs: this.opts.reconnectWindowMs }, 'publisher left; waiting for a reconnect')
     entry.graceTimer = setTimeout(() => void this.windowPassed(entry, 'publisher-left'), this.opts.reconnectWindowMs)
+    this.reconnecting(entry)
   }
 
   /**
@@ -271,7 +301,7 @@ export class LiveStreams {
 
   /**
    * Streams waiting for their publisher here whose playback another node has claimed (the publisher reconnected
-   * there): this node lets them go at once, with no event (the other node's \`stream.published\` moved the stream), and
+   * there): this node lets them go at once, with no event (the other node's `stream.published` moved the stream), and
    * players asking this node are proxied to the new holder. Called every half second or so.
    */
   async checkMovedAway(): Promise<void> {
@@ -295,7 +325,7 @@ export class LiveStreams {
     entry.log.info({ playbackId: entry.playbackId, to: nodeId }, 'the stream continues on another node; let go here')
   }
 
-  /** Drain: cuts the publisher of \`streamId\` so that it reconnects elsewhere; the stream waits for it as after a drop. */
+  /** Drain: cuts the publisher of `streamId` so that it reconnects elsewhere; the stream waits for it as after a drop. */
   disconnect(streamId: number): boolean {
     const publisher = this.streams.get(streamId)?.publisher
     publisher?.close()
@@ -325,6 +355,16 @@ export class LiveStreams {
     if (entry.graceTimer) return
     this.opts.log.info({ streamId, windowMs: this.opts.reconnectWindowMs }, 'key rotated: publisher cut; waiting for a publish with the new key')
     entry.graceTimer = setTimeout(() => void this.windowPassed(entry, 'key-rotated'), this.opts.reconnectWindowMs)
+    this.reconnecting(entry)
+  }
+
+  /**
+   * The reconnect window has started: the api shows the stream `live` with `connection: reconnecting` until
+   * `stream.resumed` (back here), a `stream.published` from another node, or `stream.unpublished` (the window passed).
+   */
+  private reconnecting(entry: LiveStream): void {
+    this.stats.reconnecting++
+    this.opts.producer.send({ type: 'stream.reconnecting', streamId: entry.streamId, sessionId: entry.sessionId })
   }
 
   /** Ends a stream now: disconnects its publisher, closes its playlists, sends `stream.unpublished`, schedules removal. */
@@ -362,6 +402,11 @@ export class LiveStreams {
     const timer = this.cleanupTimers.get(playbackId)
     if (timer) clearTimeout(timer)
     this.cleanupTimers.delete(playbackId)
+  }
+
+  /** The streams live here (announced), for viewer reports. */
+  *announced(): Generator<{ streamId: number; playbackId: string; sessionId: string }> {
+    for (const s of this.streams.values()) if (s.announced) yield { streamId: s.streamId, playbackId: s.playbackId, sessionId: s.sessionId }
   }
 
   /** Ends everything (node shutdown); the windows go with the process. */

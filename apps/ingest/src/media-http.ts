@@ -2,11 +2,12 @@ import http from 'node:http'
 import http2 from 'node:http2'
 import type { Socket } from 'node:net'
 import type { Logger } from './logger.js'
-import type { MediaProxy } from './media-proxy.js'
+import { HOP_HEADER, type MediaProxy } from './media-proxy.js'
 import { parseMediaPath } from './media/media-paths.js'
 import { checkOperatorBearer } from './operator-auth.js'
 import { MediaRoutes } from './media/media-routes.js'
 import type { MediaWindows } from './media/window.js'
+import type { ViewerTracking } from './viewers.js'
 
 const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
@@ -26,6 +27,8 @@ const PREFLIGHT_HEADERS = {
   'access-control-max-age': '86400'
 }
 const BASE_HEADERS = { ...SECURITY_HEADERS, ...CORS_HEADERS }
+/** Prometheus' text format (prom-client's). */
+const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 /** Longer request targets are refused with 414 before anything looks at them; ours are well under 200 characters. */
 const MAX_URL = 2_048
 
@@ -39,7 +42,8 @@ export interface MediaHttpOptions {
   health: () => { ok: boolean; detail: Record<string, unknown> }
   /** Readiness (`/readyz`): 503 while not ok, so a load balancer sends no viewers. */
   ready: () => { ok: boolean; detail: Record<string, unknown> }
-  metrics: () => string
+  /** Prometheus text exposition for `/metrics`. */
+  metrics: () => string | Promise<string>
   /**
    * `POST /admin/drain` (operators, bearer `token`): starts the node's drain; `started` false when it was already
    * draining (the call is idempotent). A null token turns the call off (403): SIGTERM still drains.
@@ -52,11 +56,30 @@ export interface MediaHttpOptions {
   tls?: { cert: Buffer; key: Buffer }
   /** Caps every held request below the spec's three target durations (tests). */
   maxHoldMs?: number
+  /** Counts the players of live streams from their GETs of media routes (HEAD and OPTIONS are no viewing). */
+  viewers?: ViewerTracking
 }
 
 export type MediaHttpServer = http.Server | http2.Http2SecureServer
 
 const envelope = (success: boolean, data: unknown, message: string): string => JSON.stringify({ success, data, message })
+
+/** `/`: what this server is and what it serves, instead of a 404 for a first look. */
+const LANDING = envelope(
+  true,
+  {
+    service: 'circle-livestream ingest',
+    links: {
+      hls: '/hls/{playback_id}/index.m3u8',
+      dash: '/dash/{playback_id}/index.mpd',
+      healthz: '/healthz',
+      readyz: '/readyz',
+      metrics: '/metrics',
+      time: '/time'
+    }
+  },
+  "circle-livestream ingest: LL-HLS and DASH by playback id; the api's /watch/{playback_id} plays them in a page"
+)
 
 /** The one error answer: the JSON envelope, never the path asked for. */
 function fail(res: http.ServerResponse, status: number, message: string): void {
@@ -95,7 +118,8 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
 
 /**
  * The media HTTP server of an ingest node: LL-HLS playlists, the DASH MPD and CMAF bytes from the live windows in
- * memory, plus `/healthz`, `/readyz`, `/metrics` and `/time` (the clock DASH players sync to). GET, HEAD and OPTIONS.
+ * memory, plus `/` (directions), `/healthz`, `/readyz`, `/metrics` and `/time` (the clock DASH players sync to). GET, HEAD
+ * and OPTIONS.
  */
 export function createMediaHttp(opts: MediaHttpOptions): MediaHttpServer {
   const routes = new MediaRoutes({ windows: opts.windows, ...(opts.maxHoldMs === undefined ? {} : { maxHoldMs: opts.maxHoldMs }) })
@@ -115,6 +139,7 @@ export function createMediaHttp(opts: MediaHttpOptions): MediaHttpServer {
       res.setHeader('allow', 'GET, HEAD, OPTIONS')
       return fail(res, 405, 'method not allowed')
     }
+    if (path === '/') return json(res, 200, LANDING)
     if (path === '/healthz' || path === '/readyz') {
       const h = path === '/healthz' ? opts.health() : opts.ready()
       const down = Array.isArray(h.detail.down) ? ` (down: ${h.detail.down.join(', ')})` : ''
@@ -122,8 +147,19 @@ export function createMediaHttp(opts: MediaHttpOptions): MediaHttpServer {
       return json(res, h.ok ? 200 : 503, envelope(h.ok, h.detail, message))
     }
     if (path === '/metrics') {
-      res.writeHead(200, { ...BASE_HEADERS, 'content-type': 'text/plain; version=0.0.4', 'cache-control': 'no-store' })
-      return void res.end(opts.metrics())
+      Promise.resolve()
+        .then(opts.metrics)
+        .then(
+          (text) => {
+            res.writeHead(200, { ...BASE_HEADERS, 'content-type': METRICS_CONTENT_TYPE, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) })
+            res.end(method === 'HEAD' ? undefined : text)
+          },
+          (err: unknown) => {
+            opts.log.error({ err }, 'metrics collection failed')
+            fail(res, 500, 'internal error')
+          }
+        )
+      return
     }
     if (path === '/time') {
       // DASH UTCTiming (http-iso): the node's clock, which stamped every segment's programDateTime.
@@ -134,6 +170,9 @@ export function createMediaHttp(opts: MediaHttpOptions): MediaHttpServer {
     const route = parseMediaPath(path)
     if (!route) return fail(res, 404, 'not found')
     const search = new URLSearchParams(q === -1 ? '' : target.slice(q + 1))
+    // A viewer is counted by the node it asks (its address is the player's); the node a request was proxied to does
+    // not count it again.
+    if (method === 'GET' && req.headers[HOP_HEADER] === undefined) opts.viewers?.request(route.id, req, search)
     const answer = (status: number, message: string) => fail(res, status, message)
     routes
       .serve(route, search, res, BASE_HEADERS, method === 'HEAD', answer)

@@ -123,6 +123,8 @@ export function createMediaServer({ config, auth, live, log }: MediaServerDeps) 
   })
 
   return {
+    /** The RTMP listener (its connections' bytes are counted for metrics). */
+    rtmpServer: nms.rtmpServer.tcpServer,
     async run() {
       await dropStoredHistory(config.mediaRoot, config.nodeId)
       await nms.run()

@@ -28,7 +28,9 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }, over: Parti
   /** The reasons of the `stream.unpublished` events sent. */
   const reasons: string[] = []
   const send = producer.send.bind(producer)
-  producer.send = (e) => (sent.push(e.type), e.type === 'stream.unpublished' && reasons.push(e.reason), send(e))
+  /** Each event's session. */
+  const sessions: string[] = []
+  producer.send = (e) => (sent.push(e.type), sessions.push(e.sessionId), e.type === 'stream.unpublished' && reasons.push(e.reason), send(e))
   const feeds = new Map<string, (p: MediaPacket) => void>()
   const windows = new MediaWindows()
   const live = new LiveStreams({
@@ -56,7 +58,7 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }, over: Parti
   const feed = (path: string, packets: MediaPacket[]) => {
     for (const p of packets) feeds.get(path)?.(p)
   }
-  return { live, windows, sent, reasons, session, feed }
+  return { live, windows, sent, sessions, reasons, session, feed }
 }
 
 const clip = await flvPackets(await makeFlv('live-streams-av', { seconds: 2 }))
@@ -114,14 +116,14 @@ t.test('a reconnect within the window continues the same window after a disconti
   t.equal(windows.get('pb4'), window, 'the same window')
   const after = window?.leader?.segments.filter((s) => s.msn > before) ?? []
   t.ok(after.length > 0 && after[0]?.discontinuity, 'the new publish starts a discontinuity segment')
-  t.same(sent, ['stream.published'], 'no second announce')
+  t.same(sent, ['stream.published', 'stream.reconnecting', 'stream.resumed'], 'no second announce: the drop and the return are told')
   t.equal(live.stats.resumed, 1)
   await live.end(4, 'publisher-left')
   t.ok(window?.ended, 'the playlists end (EXT-X-ENDLIST)')
   t.equal(windows.get('pb4'), window, 'still served during the retention')
   await sleep(450)
   t.equal(windows.get('pb4'), undefined, 'gone after it')
-  t.same(sent, ['stream.published', 'stream.unpublished'])
+  t.same(sent, ['stream.published', 'stream.reconnecting', 'stream.resumed', 'stream.unpublished'])
 })
 
 t.test('a rotated key cuts the publisher but not the stream: a publish with the new key within the window resumes it', async (t) => {
@@ -144,7 +146,7 @@ t.test('a rotated key cuts the publisher but not the stream: a publish with the 
   const after = window?.leader?.segments.filter((s) => s.msn > before) ?? []
   t.ok(after.length > 0 && after[0]?.discontinuity, 'after a discontinuity')
   await sleep(450)
-  t.same(sent, ['stream.published'], 'never unpublished, never announced twice: the api sees it live throughout')
+  t.same(sent, ['stream.published', 'stream.reconnecting', 'stream.resumed'], 'never unpublished, never announced twice: the api sees it live throughout, reconnecting while cut')
   t.equal(live.size, 1)
 })
 
@@ -156,9 +158,9 @@ t.test('a rotated key with nobody coming back ends the stream with key-rotated a
   live.keyRotated(6, 'new6')
   live.publisherGone(6, leaked)
   await sleep(150)
-  t.same(sent, ['stream.published'], 'still live inside the window (300 ms here)')
+  t.same(sent, ['stream.published', 'stream.reconnecting'], 'still live inside the window (300 ms here), reconnecting once')
   await sleep(300)
-  t.same(sent, ['stream.published', 'stream.unpublished'])
+  t.same(sent, ['stream.published', 'stream.reconnecting', 'stream.unpublished'])
   t.same(reasons, ['key-rotated'])
   t.equal(live.size, 0)
 })
@@ -177,5 +179,40 @@ t.test('a publish with the new key before the recheck noticed the rotation repla
   live.publisherGone(7, leaked)
   t.ok(live.holds(7, 'new7'))
   await sleep(450)
-  t.same(sent, ['stream.published'], 'the stream stays live under the new publisher')
+  t.same(sent, ['stream.published'], 'the stream stays live and connected under the new publisher: no reconnecting')
+})
+
+t.test('a publisher that drops sends stream.reconnecting at once; one that comes back sends stream.resumed under its new session', async (t) => {
+  const { live, sent, sessions, session, feed } = await setup(t, { reconnectWindowMs: 5_000 })
+  const first = session('s8')
+  live.accept({ id: 8, playbackId: 'pb8' }, 'k8', '/live/k8', first)
+  feed('/live/k8', clip)
+  live.publisherGone(8, first)
+  t.same(sent, ['stream.published', 'stream.reconnecting'], 'told at the drop, not at the end of the window')
+  live.publisherGone(8, first)
+  t.same(sent, ['stream.published', 'stream.reconnecting'], 'a second close of the same connection tells nothing more')
+  live.accept({ id: 8, playbackId: 'pb8' }, 'k8', '/live/k8', session('s8b'))
+  t.same(sent, ['stream.published', 'stream.reconnecting', 'stream.resumed'])
+  t.same(sessions, ['s8', 's8', 's8b'], 'the drop names the publish, the return the connection that came back')
+  t.same(live.stats, { published: 1, unpublished: 0, reconnecting: 1, resumed: 1, refusedMedia: 0 })
+})
+
+t.test('a publisher gone before going live never shows as reconnecting', async (t) => {
+  const { live, sent, session, feed } = await setup(t)
+  const s = session('s9')
+  live.accept({ id: 9, playbackId: 'pb9' }, 'k9', '/live/k9', s)
+  feed('/live/k9', clip.slice(0, 2))
+  live.publisherGone(9, s)
+  live.accept({ id: 9, playbackId: 'pb9' }, 'k9', '/live/k9', session('s9b'))
+  t.same(sent, [], 'no reconnecting, no resumed: it was never live')
+})
+
+t.test('a rotation while the publisher is already gone keeps its one reconnecting', async (t) => {
+  const { live, sent, session, feed } = await setup(t, { reconnectWindowMs: 5_000 })
+  const s = session('s10')
+  live.accept({ id: 10, playbackId: 'pb10' }, 'old10', '/live/old10', s)
+  feed('/live/old10', clip)
+  live.publisherGone(10, s)
+  live.keyRotated(10, 'new10')
+  t.same(sent, ['stream.published', 'stream.reconnecting'])
 })

@@ -150,7 +150,7 @@ t.test('Redis restarted mid-run: ingest keeps accepting what it can authorise, h
   await p1.stop()
   const pending = await waitFor('events held by ingest', async () => {
     const m = await (await fetch(`${ingest.publicUrl}/metrics`)).text()
-    const n = Number(/livestream_ingest_events_pending\{[^}]*\} (\d+)/.exec(m)?.[1] ?? 0)
+    const n = Number(/livestream_ingest_outbox_events\{[^}]*\} (\d+)/.exec(m)?.[1] ?? 0)
     return n >= 2 ? n : null
   }, 20_000)
   t.ok(pending >= 2, `ingest holds ${pending} events (a publish and an unpublish) while Redis is down`)

@@ -1,10 +1,11 @@
 /**
- * What makes a secret unusable: the api's JWT_SECRET (anyone holding it mints tokens for any user) and the operators'
- * OPERATOR_TOKEN (anyone holding it drains nodes and retries jobs). A secret copied from our own examples, or one a
- * person typed, must stop the start rather than run. One rule for both, here.
+ * What makes a secret unusable (JWT_SECRET, OPERATOR_TOKEN, METRICS_TOKEN). Anyone holding the JWT secret mints tokens
+ * for any user, anyone holding the operator token retries and deletes jobs: a secret copied from our own examples, or
+ * one a person typed, must stop the start rather than run.
  */
+import { invalidVariable, type ConfigError } from './load-env.js'
 
-/** Every placeholder this repository has shipped for a secret (env.example, k8s manifests, docs), in any case. */
+/** Every placeholder this repository has shipped for its secrets (env.example, k8s manifests, docs), in any case. */
 export const SHIPPED_PLACEHOLDERS = [
   'change-me-to-at-least-32-random-characters',
   'CHANGE_ME_TO_32_OR_MORE_RANDOM_CHARACTERS'
@@ -41,7 +42,7 @@ function isRepetition(text: string): boolean {
   return false
 }
 
-/** Why `secret` must not be used (to sign tokens, or as a bearer credential), or null when it will do. */
+/** Why `secret` must not sign tokens, or null when it will do. */
 export function weakSecretReason(secret: string): string | null {
   if (secret.length < MIN_SECRET_LENGTH) return `shorter than ${MIN_SECRET_LENGTH} characters`
   const lower = secret.toLowerCase()
@@ -52,4 +53,11 @@ export function weakSecretReason(secret: string): string | null {
     return 'too predictable (too few distinct characters, or a pattern)'
   }
   return null
+}
+
+/** For an optional secret variable: null when unset or strong, else the ConfigError naming it. */
+export function weakSecretError(name: string, value: string | undefined): ConfigError | null {
+  if (value === undefined) return null
+  const weak = weakSecretReason(value)
+  return weak ? invalidVariable(name, `${weak}; ${HOW_TO_MAKE_ONE}`) : null
 }

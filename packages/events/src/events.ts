@@ -45,15 +45,39 @@ export const ViewerLeftSchema = event('viewer.left', {
   userId: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])
 })
 
+/**
+ * The publisher's connection dropped and the node waits out `RECONNECT_WINDOW_MS` for it: the stream stays `live`, its
+ * connection shows `reconnecting`. Followed by `stream.resumed` (it came back here), `stream.published` from another
+ * node (it came back there) or `stream.unpublished` (the window passed).
+ */
+export const StreamReconnectingSchema = event('stream.reconnecting', {})
+
+/** The publisher came back to the same node within the reconnect window: the connection is `connected` again. */
+export const StreamResumedSchema = event('stream.resumed', {})
+
+/**
+ * How many players this node serves the stream to now (see the README's "What counts as a viewer"). Sent when the
+ * figure changes, at most every few seconds per stream; the api sums the fresh reports of every node.
+ */
+export const StreamViewersSchema = event('stream.viewers', {
+  viewers: Type.Integer({ minimum: 0, maximum: 10_000_000 })
+})
+
 export const StreamEventSchema = Type.Union([
   StreamPublishedSchema,
   StreamUnpublishedSchema,
+  StreamReconnectingSchema,
+  StreamResumedSchema,
+  StreamViewersSchema,
   ViewerJoinedSchema,
   ViewerLeftSchema
 ])
 
 export type StreamPublished = Static<typeof StreamPublishedSchema>
 export type StreamUnpublished = Static<typeof StreamUnpublishedSchema>
+export type StreamReconnecting = Static<typeof StreamReconnectingSchema>
+export type StreamResumed = Static<typeof StreamResumedSchema>
+export type StreamViewers = Static<typeof StreamViewersSchema>
 export type ViewerJoined = Static<typeof ViewerJoinedSchema>
 export type ViewerLeft = Static<typeof ViewerLeftSchema>
 export type StreamEvent = Static<typeof StreamEventSchema>

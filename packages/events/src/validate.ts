@@ -2,7 +2,10 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import {
   NodeHeartbeatSchema,
   StreamPublishedSchema,
+  StreamReconnectingSchema,
+  StreamResumedSchema,
   StreamUnpublishedSchema,
+  StreamViewersSchema,
   ViewerJoinedSchema,
   ViewerLeftSchema,
   type NodeHeartbeat,
@@ -21,6 +24,9 @@ if (!FormatRegistry.Has('date-time')) {
 const checks: Record<StreamEventType, ReturnType<typeof TypeCompiler.Compile>> = {
   'stream.published': TypeCompiler.Compile(StreamPublishedSchema),
   'stream.unpublished': TypeCompiler.Compile(StreamUnpublishedSchema),
+  'stream.reconnecting': TypeCompiler.Compile(StreamReconnectingSchema),
+  'stream.resumed': TypeCompiler.Compile(StreamResumedSchema),
+  'stream.viewers': TypeCompiler.Compile(StreamViewersSchema),
   'viewer.joined': TypeCompiler.Compile(ViewerJoinedSchema),
   'viewer.left': TypeCompiler.Compile(ViewerLeftSchema)
 }

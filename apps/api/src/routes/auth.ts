@@ -2,12 +2,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { deleteMeSchema, loginSchema, meSchema, registerSchema } from '../schemas/auth.js'
 import { NotFoundError } from '../errors.js'
 import { userView } from '../plugins/app/users/users-service.js'
+import { documentRoutes } from '../plugins/external/swagger.js'
 
 /** /api/auth: register, login, me (read or delete). Register and login share one rate-limit budget per address. */
 const auth: FastifyPluginAsyncTypebox<{ rateLimit: { max: number; timeWindow: number } }> = async (app, opts) => {
   // One limiter for both routes: a route's own `config.rateLimit` counts apart, so an address could spend its budget
   // twice, once logging in and once registering (both cost an argon2 hash).
   const passwordBudget = app.rateLimit(opts.rateLimit)
+  app.addHook('onRoute', documentRoutes({ tags: ['auth'] }))
 
   app.post('/register', { schema: registerSchema, onRequest: passwordBudget }, async (request, reply) => {
     const { email, password, display_name } = request.body

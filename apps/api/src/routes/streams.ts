@@ -10,22 +10,14 @@ import {
   participantsSchema,
   patchStatusSchema
 } from '../schemas/streams.js'
-import { streamView, type StreamRow, type UrlConfig } from '../plugins/app/streams/stream-view.js'
-import type { ParticipantRow } from '../plugins/app/streams/streams-service.js'
-
-const participantView = (p: ParticipantRow) => ({
-  id: p.id,
-  stream_id: p.streamId,
-  user_id: p.userId,
-  display_name: p.displayName,
-  role: p.role,
-  joined_at: p.joinedAt.toISOString(),
-  left_at: p.leftAt ? p.leftAt.toISOString() : null
-})
+import { participantView, streamView, type StreamRow, type UrlConfig } from '../plugins/app/streams/stream-view.js'
+import { documentRoutes } from '../plugins/external/swagger.js'
+import { BearerSecurity } from '../schemas/envelope.js'
 
 /** /api/livestream: every route needs a token (checked once for the subtree). */
 const streamsRoutes: FastifyPluginAsyncTypebox<{ urls: UrlConfig }> = async (app, { urls }) => {
   app.addHook('onRequest', app.authenticate)
+  app.addHook('onRoute', documentRoutes({ tags: ['streams'], security: BearerSecurity }))
   const svc = app.streams
   const ownerView = (row: StreamRow) => streamView(row, urls, { forOwner: true })
 

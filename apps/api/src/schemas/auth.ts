@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { Envelope, errorResponses } from './envelope.js'
+import { BearerSecurity, Envelope, errorResponses } from './envelope.js'
 import { DisplayText, EmailText } from './text.js'
 
 export const UserSchema = Type.Object({
@@ -30,5 +30,5 @@ export const AuthResultSchema = Envelope(Type.Object({ user: UserSchema, token: 
 
 export const registerSchema = { body: RegisterBodySchema, response: { 201: AuthResultSchema, ...errorResponses } }
 export const loginSchema = { body: LoginBodySchema, response: { 200: AuthResultSchema, ...errorResponses } }
-export const meSchema = { response: { 200: Envelope(UserSchema), ...errorResponses } }
-export const deleteMeSchema = { response: { 200: Envelope(Type.Null()), ...errorResponses } }
+export const meSchema = { security: BearerSecurity, response: { 200: Envelope(UserSchema), ...errorResponses } }
+export const deleteMeSchema = { security: BearerSecurity, response: { 200: Envelope(Type.Null()), ...errorResponses } }

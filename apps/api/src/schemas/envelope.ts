@@ -8,11 +8,17 @@ export const Envelope = <T extends TSchema>(data: T) =>
 export const ListEnvelope = <T extends TSchema>(data: T) =>
   Type.Object({ success: Type.Boolean(), data, message: Type.String(), count: Type.Integer() })
 
-export const ErrorEnvelopeSchema = Type.Object({
-  success: Type.Literal(false),
-  data: Type.Null(),
-  message: Type.String()
-})
+export const ErrorEnvelopeSchema = Type.Object(
+  {
+    success: Type.Literal(false),
+    data: Type.Null(),
+    message: Type.String({ description: 'What went wrong; generic for 5xx (the detail is logged with the request id)' })
+  },
+  { description: 'An error, in the envelope: 400 invalid input (the message names the field), 401 no or bad token, 403 not yours, 404, 409 conflict with the lifecycle, 413, 429 rate-limited, 503 a dependency is down (with Retry-After)' }
+)
+
+/** The security requirement of a route that needs a user's token (`bearerAuth` in the OpenAPI document). */
+export const BearerSecurity = [{ bearerAuth: [] as string[] }]
 
 /** Error statuses every route may answer with, in the envelope. */
 export const errorResponses = {

@@ -2,14 +2,21 @@ import { Type } from '@sinclair/typebox'
 import { Envelope, ListEnvelope, errorResponses, IdParamSchema, PageQuery } from './envelope.js'
 import { DisplayText } from './text.js'
 
-const Status = Type.Union([Type.Literal('pending'), Type.Literal('live'), Type.Literal('ended')])
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
+export const Status = Type.Union([Type.Literal('pending'), Type.Literal('live'), Type.Literal('ended')])
+export const Connection = Type.Union([Type.Literal('connected'), Type.Literal('reconnecting'), Type.Literal('awaiting-publisher'), Type.Null()], {
+  description:
+    "A live stream's publisher: `connected`, `reconnecting` while the reconnect window runs, `awaiting-publisher` when made live by hand (`POST /start`) and no publisher has reached it yet; null when not live"
+})
+export const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
 
 const streamFields = {
   id: Type.Integer(),
   ref_no: Type.String(),
   title: Type.String(),
   status: Status,
+  connection: Connection,
+  viewer_count: Type.Integer({ minimum: 0, description: 'players watching now, over every ingest node' }),
+  peak_viewer_count: Type.Integer({ minimum: 0, description: 'the most players watching at once' }),
   user_id: Type.Integer(),
   playback_id: Type.String(),
   playback_url: Type.String(),

@@ -8,10 +8,12 @@ export interface ReaperOptions {
   /** A node silent for longer than this has lost its streams. */
   nodeTimeoutMs: number
   intervalMs: number
+  /** A stream made live by hand that no publisher reached within this ends (`no-publisher`); 0: never. */
+  noPublisherTimeoutMs: number
 }
 
 export interface ReapDeps {
-  streams: Pick<StreamsService, 'reapLost'>
+  streams: Pick<StreamsService, 'reapLost' | 'reapUnpublished'>
   redis: Redis
   queuePrefix: string
   nodeTimeoutMs: number
@@ -28,6 +30,12 @@ export async function reapLostStreams(deps: ReapDeps, now = Date.now()): Promise
   return deps.streams.reapLost(await readHeartbeats(deps, now), deps.nodeTimeoutMs, now)
 }
 
+/** One round of the other kind: streams made live by hand (`POST /start`) that no publisher reached in time end. */
+export async function reapUnpublishedStreams(deps: Pick<ReapDeps, 'streams'>, timeoutMs: number, now = Date.now()): Promise<number[]> {
+  if (timeoutMs <= 0) return []
+  return deps.streams.reapUnpublished(timeoutMs, now)
+}
+
 /** The latest heartbeat of each node, by node id; the long-forgotten ones are deleted on the way. */
 async function readHeartbeats(deps: ReapDeps, now: number): Promise<Map<string, NodeHeartbeat>> {
   const key = heartbeatKey(deps.queuePrefix)
@@ -39,7 +47,10 @@ async function readHeartbeats(deps: ReapDeps, now: number): Promise<Map<string, 
   return beats
 }
 
-/** Every `intervalMs`, ends live streams whose ingest node stopped heartbeating (or no longer holds them). */
+/**
+ * Every `intervalMs`, ends live streams whose ingest node stopped heartbeating (or no longer holds them), and streams
+ * made live by hand that never got a publisher within `noPublisherTimeoutMs`.
+ */
 export default fp(
   async (app, opts: ReaperOptions) => {
     let timer: NodeJS.Timeout | undefined
@@ -47,7 +58,17 @@ export default fp(
     const tick = async () => {
       try {
         const reaped = await reapLostStreams({ streams: app.streams, redis: app.redis, queuePrefix: opts.queuePrefix, nodeTimeoutMs: opts.nodeTimeoutMs })
-        for (const r of reaped) app.log.warn(r, 'ended a stream its ingest node lost')
+        for (const r of reaped) {
+          app.metrics.reaperAction(r.reason)
+          app.log.warn(r, 'ended a stream its ingest node lost')
+        }
+        const unpublished = await reapUnpublishedStreams({ streams: app.streams }, opts.noPublisherTimeoutMs)
+        for (const streamId of unpublished) {
+          app.metrics.reaperAction('no-publisher')
+          app.log.warn({ streamId, timeoutMs: opts.noPublisherTimeoutMs }, 'ended a stream started by hand that no publisher reached')
+        }
+        // Viewer counts of nodes that stopped reporting go stale here (a report refreshes its stream's sum on arrival).
+        await app.streams.refreshViewers()
       } catch (err) {
         // MySQL or Redis down: try again next round.
         app.log.warn({ err }, 'reaper round failed')
@@ -63,5 +84,5 @@ export default fp(
       await running
     })
   },
-  { name: 'reaper', dependencies: ['services', 'redis'] }
+  { name: 'reaper', dependencies: ['services', 'redis', 'metrics'] }
 )

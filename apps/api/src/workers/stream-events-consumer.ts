@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import { UnrecoverableError, Worker } from 'bullmq'
 import { Redis } from 'ioredis'
-import { InvalidEventError, parseStreamEvent, STREAM_EVENTS_QUEUE, type StreamEvent } from '@livestream/events'
+import { InvalidEventError, parseStreamEvent, STREAM_EVENTS_QUEUE, StreamEventSchema, type StreamEvent } from '@livestream/events'
 import type { Outcome, StreamsService } from '../plugins/app/streams/streams-service.js'
 
 export interface ConsumerOptions {
@@ -28,6 +28,13 @@ export async function handleStreamEvent(data: unknown, streams: Pick<StreamsServ
   return { event, outcome: await streams.applyEvent(event) }
 }
 
+const EVENT_TYPES = new Set<string>(StreamEventSchema.anyOf.map((s) => s.properties.type.const))
+/** The type of a payload for metrics: one of the contract's, or `invalid` (label values stay a closed set). */
+function eventTypeOf(data: unknown): string {
+  const type = (data as { type?: unknown } | null)?.type
+  return typeof type === 'string' && EVENT_TYPES.has(type) ? type : 'invalid'
+}
+
 /**
  * The BullMQ worker applying ingest events. Its connection waits for Redis forever (`maxRetriesPerRequest: null`), so a
  * Redis restart pauses consumption instead of failing it. Closed before the pool it needs.
@@ -39,7 +46,15 @@ export default fp(
     const worker = new Worker(
       STREAM_EVENTS_QUEUE,
       async (job) => {
-        const { event, outcome } = await handleStreamEvent(job.data, app.streams)
+        let handled: Awaited<ReturnType<typeof handleStreamEvent>>
+        try {
+          handled = await handleStreamEvent(job.data, app.streams)
+        } catch (err) {
+          app.metrics.eventApplied(eventTypeOf(job.data), 'failed')
+          throw err
+        }
+        const { event, outcome } = handled
+        app.metrics.eventApplied(event.type, outcome)
         app.log.info({ eventId: event.id, type: event.type, streamId: event.streamId, nodeId: event.nodeId, outcome }, 'stream event handled')
         return outcome
       },
@@ -63,5 +78,5 @@ export default fp(
       await connection.quit().catch(() => connection.disconnect())
     })
   },
-  { name: 'stream-events-consumer', dependencies: ['services'] }
+  { name: 'stream-events-consumer', dependencies: ['services', 'metrics'] }
 )

@@ -5,7 +5,9 @@ import { createDbClient, streams, users } from '@livestream/db'
 import { createTestDatabase } from '@livestream/db/testing'
 import { heartbeatKey, type NodeHeartbeat } from '@livestream/events'
 import { dropTestPrefix, testQueuePrefix } from '@livestream/events/testing'
-import { HEARTBEAT_FORGET_MS, reapLostStreams } from '../../src/workers/lost-streams-reaper.js'
+import { HEARTBEAT_FORGET_MS, reapLostStreams, reapUnpublishedStreams } from '../../src/workers/lost-streams-reaper.js'
+import { newEventId } from '@livestream/events'
+import { streamView } from '../../src/plugins/app/streams/stream-view.js'
 import { createStreamsService } from '../../src/plugins/app/streams/streams-service.js'
 
 const tdb = await createTestDatabase('ls_reap')
@@ -85,4 +87,50 @@ t.test('heartbeats a day old are forgotten; younger ones, stale or not, stay', a
   const left = await redis.hkeys(heartbeatKey(prefix))
   t.notOk(left.includes('retired-pod'), 'the day-old one is deleted')
   t.ok(left.includes('silent-an-hour') && left.includes('beating'), 'the others stay')
+})
+
+const URLS = { streamServerUrl: 'http://x', rtmpPublicUrl: 'rtmp://x' }
+const startedByHand = async (title: string, at: Date) => {
+  const s = await service.create(u.insertId, title)
+  await service.transition(s.id, 'live', { actorUserId: u.insertId, at })
+  return s.id
+}
+
+t.test('a stream started by hand shows awaiting-publisher, and ends as no-publisher once the timeout has passed with none', async (t) => {
+  const TIMEOUT = 600_000
+  const old = await startedByHand('forgotten', new Date(Date.now() - TIMEOUT - 1_000))
+  const young = await startedByHand('just started', new Date(Date.now() - TIMEOUT + 60_000))
+  t.equal(streamView(await status(old), URLS).connection, 'awaiting-publisher', 'nobody publishes: the view says so')
+  const ended = await reapUnpublishedStreams(deps, TIMEOUT)
+  t.ok(ended.includes(old), 'the old one is ended')
+  t.notOk(ended.includes(young), 'the young one is not')
+  const s = await status(old)
+  t.equal(s.status, 'ended')
+  t.equal(s.endedReason, 'no-publisher')
+  t.equal(streamView(s, URLS).connection, null, 'an ended stream has no connection')
+  t.equal((await status(young)).status, 'live')
+  t.same(await reapUnpublishedStreams(deps, TIMEOUT), [], 'a second round ends nothing more')
+})
+
+t.test('a stream started by hand that a publisher reached is not ended for want of one', async (t) => {
+  const id = await startedByHand('reached', new Date(Date.now() - 3_600_000))
+  const outcome = await service.applyEvent({
+    type: 'stream.published',
+    id: newEventId(),
+    nodeId: 'node-r',
+    sessionId: 'sess-r',
+    at: new Date().toISOString(),
+    streamId: id,
+    playbackBaseUrl: 'http://node-r'
+  })
+  t.equal(outcome, 'applied')
+  t.equal(streamView(await status(id), URLS).connection, 'connected', 'the publish moved it to the node, connected')
+  t.notOk((await reapUnpublishedStreams(deps, 1_000)).includes(id))
+  t.equal((await status(id)).status, 'live')
+})
+
+t.test('NO_PUBLISHER_TIMEOUT_MS=0 never ends a stream for want of a publisher', async (t) => {
+  const id = await startedByHand('patient', new Date(Date.now() - 30 * 24 * 3_600_000))
+  t.same(await reapUnpublishedStreams(deps, 0), [])
+  t.equal((await status(id)).status, 'live')
 })

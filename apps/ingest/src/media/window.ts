@@ -71,7 +71,9 @@ export class TrackWindow {
   constructor(
     readonly kind: TrackKind,
     /** Complete segments kept (plus the one being written). */
-    private readonly keepSegments: number
+    private readonly keepSegments: number,
+    /** Told the duration (seconds) of each segment as it completes (metrics). */
+    private readonly onSegmentComplete?: (seconds: number) => void
   ) {}
 
   get currentInitVersion(): number {
@@ -116,6 +118,7 @@ export class TrackWindow {
       this.segments.pop()
     } else {
       seg.complete = true
+      this.onSegmentComplete?.(seg.duration)
     }
     this.wake()
   }
@@ -220,6 +223,8 @@ export class MediaWindow {
    * blocking playlist requests are answered within `AWAY_HOLD_MS` with the playlist as it is (see media-routes.ts).
    */
   publisherAway = false
+  /** Told of every segment cut on any track, with its duration in seconds (metrics); set before the first track. */
+  onSegmentComplete: ((kind: TrackKind, seconds: number) => void) | undefined
 
   constructor(
     readonly playbackId: string,
@@ -232,7 +237,8 @@ export class MediaWindow {
   track(kind: TrackKind): TrackWindow {
     let t = this.tracks.get(kind)
     if (!t) {
-      t = new TrackWindow(kind, this.keepSegments)
+      const observe = this.onSegmentComplete
+      t = new TrackWindow(kind, this.keepSegments, observe && ((seconds) => observe(kind, seconds)))
       t.discontinuitySequence = this.startDiscontinuities[kind] ?? 0
       this.tracks.set(kind, t)
     }

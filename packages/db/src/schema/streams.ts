@@ -1,10 +1,13 @@
-import { bigint, index, mysqlEnum, mysqlTable, uniqueIndex, varchar } from 'drizzle-orm/mysql-core'
+import { bigint, index, int, mysqlEnum, mysqlTable, uniqueIndex, varchar } from 'drizzle-orm/mysql-core'
 import { instant, timestamps } from './util/timestamps.js'
 import { exactText } from './util/exact-text.js'
 import { users } from './users.js'
 
 export const STREAM_STATUSES = ['pending', 'live', 'ended'] as const
 export type StreamStatus = (typeof STREAM_STATUSES)[number]
+/** A live stream's publisher: on, or gone and awaited within the reconnect window. NULL when not live. */
+export const STREAM_CONNECTIONS = ['connected', 'reconnecting'] as const
+export type StreamConnection = (typeof STREAM_CONNECTIONS)[number]
 
 export const streams = mysqlTable(
   'streams',
@@ -25,6 +28,13 @@ export const streams = mysqlTable(
     /** Playback base of the ingest node holding the stream, set on publish. */
     playbackBaseUrl: varchar('playback_base_url', { length: 512 }),
     endedReason: varchar('ended_reason', { length: 64 }),
+    connection: mysqlEnum('connection', STREAM_CONNECTIONS),
+    /** When the node saw the last connection change: older reports are stale. */
+    connectionAt: instant('connection_at'),
+    /** Players watching now, summed over the fresh reports of every node. */
+    viewerCount: int('viewer_count', { unsigned: true }).notNull().default(0),
+    /** The most `viewerCount` has been. */
+    peakViewerCount: int('peak_viewer_count', { unsigned: true }).notNull().default(0),
     startedAt: instant('started_at'),
     endedAt: instant('ended_at'),
     ...timestamps

@@ -4,12 +4,16 @@ import { createStreamsService, type StreamsService } from './streams/streams-ser
 import { createStreamCache, type StreamCache } from './streams/stream-cache.js'
 import { createUsersService, type UsersService } from './users/users-service.js'
 import { createHashGate, type HashGateOptions } from './users/hash-gate.js'
+import { createPlatformEvents, type PlatformEvents } from './platform-events.js'
+import type { UrlConfig } from './streams/stream-view.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     streams: StreamsService
     streamCache: StreamCache
     users: UsersService
+    /** Committed changes of streams and their audience, for webhooks and live updates to subscribe to. */
+    platformEvents: PlatformEvents
   }
 }
 
@@ -20,6 +24,10 @@ export interface ServicesOptions {
   streamCacheMs: number
   /** Password hashes at once for the process, and how many may wait for a turn. */
   hashing: HashGateOptions
+  /** The public URLs of announced stream views. */
+  urls: UrlConfig
+  /** How long a node's viewer report counts (`VIEWER_REPORT_TTL_MS`). */
+  viewerReportTtlMs?: number
 }
 
 /**
@@ -32,6 +40,7 @@ export default fp(
     const channel = `${opts.queuePrefix}:streams:changed`
     const cache = createStreamCache({
       ttlMs: opts.streamCacheMs,
+      onRead: app.metrics.cacheRead,
       announce: (id) => {
         app.redis.publish(channel, String(id)).catch((err: Error) => app.log.warn({ err: { message: err.message } }, 'stream change not announced'))
       }
@@ -58,8 +67,15 @@ export default fp(
       })
     }
     app.decorate('streamCache', cache)
-    app.decorate('streams', createStreamsService(app.dbClient, cache))
+    const events = createPlatformEvents(app.log)
+    app.decorate('platformEvents', events)
+    app.decorate('streams', createStreamsService(app.dbClient, {
+        cache,
+        events,
+        urls: opts.urls,
+        ...(opts.viewerReportTtlMs === undefined ? {} : { viewerReportTtlMs: opts.viewerReportTtlMs })
+      }))
     app.decorate('users', createUsersService(app.db, createHashGate(opts.hashing), cache))
   },
-  { name: 'services', dependencies: ['db', 'redis'] }
+  { name: 'services', dependencies: ['db', 'redis', 'metrics'] }
 )

@@ -28,7 +28,11 @@ export interface StreamCacheOptions {
   /** Tells the other processes; failures are the caller's to log. */
   announce?: (id: number) => void
   now?: () => number
+  /** Told of every read: served from memory (`hit`, a load already under way included), loaded (`miss`), or not cacheable now (`bypass`). */
+  onRead?: (result: CacheReadResult) => void
 }
+
+export type CacheReadResult = 'hit' | 'miss' | 'bypass'
 
 interface Entry {
   value: unknown
@@ -38,6 +42,7 @@ interface Entry {
 export function createStreamCache(opts: StreamCacheOptions): StreamCache {
   const max = opts.maxEntries ?? 10_000
   const now = opts.now ?? Date.now
+  const onRead = opts.onRead
   // Per stream, its variants (the row, its rendered views); list pages apart, since any change drops them all.
   const streams = new Map<number, Map<string, Entry>>()
   const pages = new Map<string, Entry>()
@@ -61,11 +66,21 @@ export function createStreamCache(opts: StreamCacheOptions): StreamCache {
   }
 
   function read<T>(flightKey: string, get: () => Entry | undefined, set: (e: Entry) => void, load: () => Promise<T>): Promise<T> {
-    if (!enabled()) return load()
+    if (!enabled()) {
+      onRead?.('bypass')
+      return load()
+    }
     const hit = get()
-    if (hit && hit.until > now()) return Promise.resolve(hit.value as T)
+    if (hit && hit.until > now()) {
+      onRead?.('hit')
+      return Promise.resolve(hit.value as T)
+    }
     const pending = inflight.get(flightKey)
-    if (pending) return pending as Promise<T>
+    if (pending) {
+      onRead?.('hit')
+      return pending as Promise<T>
+    }
+    onRead?.('miss')
     const started = epoch
     const p: Promise<T> = load().then(
       (value) => {

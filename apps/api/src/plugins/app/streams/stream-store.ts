@@ -22,7 +22,7 @@ export interface ParticipantRow {
  * nothing (`stale`, `unknown-stream`, `other-node`, `anonymous-viewer`). `not-joined`: a leave whose join is not applied
  * yet; nothing is written and the caller retries.
  */
-export type EventOutcome = 'applied' | 'duplicate' | 'stale' | 'unknown-stream' | 'other-node' | 'anonymous-viewer' | 'not-joined'
+export type EventOutcome = 'applied' | 'duplicate' | 'stale' | 'unknown-stream' | 'other-node' | 'anonymous-viewer' | 'not-joined' | 'unchanged'
 
 export interface Page {
   page: number
@@ -31,7 +31,8 @@ export interface Page {
 
 // Columns as the domain names them (the drizzle schema's camelCase), so rows need no mapping.
 const STREAM = `s.id, s.ref_no AS refNo, s.title, s.stream_key AS streamKey, s.playback_id AS playbackId, s.user_id AS userId,
-  s.status, s.ingest_node_id AS ingestNodeId, s.playback_base_url AS playbackBaseUrl, s.ended_reason AS endedReason,
+  s.status, s.connection, s.connection_at AS connectionAt, s.viewer_count AS viewerCount, s.peak_viewer_count AS peakViewerCount,
+  s.ingest_node_id AS ingestNodeId, s.playback_base_url AS playbackBaseUrl, s.ended_reason AS endedReason,
   s.started_at AS startedAt, s.ended_at AS endedAt, s.created_at AS createdAt, s.updated_at AS updatedAt`
 const PARTICIPANT = `p.id, p.stream_id AS streamId, p.user_id AS userId, p.role, p.joined_at AS joinedAt, p.left_at AS leftAt,
   u.display_name AS displayName`
@@ -47,9 +48,19 @@ const LATE_JOIN = `INSERT INTO stream_participants (stream_id, user_id, role, jo
   SELECT id, ?, IF(user_id = ?, 'host', 'viewer'), ?, ended_at FROM streams WHERE id = ? AND status = 'ended' AND ended_at >= ?
   ON DUPLICATE KEY UPDATE stream_participants.id = stream_participants.id`
 const LEAVE = 'UPDATE stream_participants SET left_at = ? WHERE stream_id = ? AND user_id = ? AND left_at IS NULL'
-const LIVE = `UPDATE streams SET status = 'live', started_at = ?, ingest_node_id = ?, playback_base_url = ? WHERE id = ? AND ${sqlGuard('live')}`
-const END = `UPDATE streams SET status = 'ended', ended_at = ?, ended_reason = ? WHERE id = ? AND ${sqlGuard('ended')}`
+// Going live starts with the publisher connected (NULL, not 'connected', for a start by hand: nobody publishes yet);
+// the end clears the connection and the audience (the peak stays).
+const LIVE = `UPDATE streams SET status = 'live', started_at = ?, ingest_node_id = ?, playback_base_url = ?,
+  connection = IF(ingest_node_id IS NULL, NULL, 'connected'), connection_at = started_at WHERE id = ? AND ${sqlGuard('live')}`
+const END = `UPDATE streams SET status = 'ended', ended_at = ?, ended_reason = ?, connection = NULL, connection_at = ended_at, viewer_count = 0
+  WHERE id = ? AND ${sqlGuard('ended')}`
 const CLOSE_PARTICIPANTS = 'UPDATE stream_participants SET left_at = ? WHERE stream_id = ? AND left_at IS NULL'
+/**
+ * A stream's viewers: the sum of its nodes' reports received within the TTL (`?`: microseconds), from the
+ * `stream_viewer_reports` primary key. `streamId`: an expression naming the stream.
+ */
+const FRESH_SUM = (streamId: string) => `SELECT COALESCE(SUM(viewers), 0) FROM stream_viewer_reports
+  WHERE stream_id = ${streamId} AND received_at > NOW(3) - INTERVAL ? MICROSECOND`
 // Held by another node than the event's: after a move, the old node's news is stale.
 const ON_OTHER_NODE = "status = 'live' AND ingest_node_id IS NOT NULL AND ingest_node_id <> ?"
 
@@ -76,7 +87,8 @@ const EVENT_SQL = {
     [
       LIVE,
       'SET @n = ROW_COUNT()',
-      "UPDATE streams SET ingest_node_id = ?, playback_base_url = ? WHERE id = ? AND @n = 0 AND status = 'live' AND NOT (ingest_node_id <=> ?)"
+      `UPDATE streams SET ingest_node_id = ?, playback_base_url = ?, connection = 'connected', connection_at = ?
+       WHERE id = ? AND @n = 0 AND status = 'live' AND NOT (ingest_node_id <=> ?)`
     ],
     "IF(@n + ROW_COUNT() > 0, 'applied', IF(EXISTS (SELECT 1 FROM streams WHERE id = ?), 'stale', 'unknown-stream'))"
   ),
@@ -95,17 +107,54 @@ const EVENT_SQL = {
     `IF(@n > 0, 'applied', IF(EXISTS (SELECT 1 FROM stream_participants WHERE stream_id = ? AND user_id = ?), 'stale',
        IF(EXISTS (SELECT 1 FROM streams WHERE id = ?), 'not-joined', 'unknown-stream')))`
   ),
+  // The publisher dropped or came back, as the node holding the stream saw it; a report older than the last one is stale.
+  connection: eventBatch(
+    [
+      `UPDATE streams SET connection = ?, connection_at = ? WHERE id = ? AND status = 'live' AND ingest_node_id <=> ?
+       AND (connection_at IS NULL OR connection_at <= ?)`,
+      'SET @n = ROW_COUNT()'
+    ],
+    `IF(@n > 0, 'applied', IFNULL((SELECT IF(${ON_OTHER_NODE}, 'other-node', 'stale') FROM streams WHERE id = ?), 'unknown-stream'))`
+  ),
+  // A node's viewer count: kept per node (a report older than the one stored changes nothing), then the stream's count
+  // is the sum of the reports received within the TTL, and its peak the most ever summed. The stream row is locked
+  // first, like every writer's. Outcome `applied` when the count changed, `unchanged` when stored without changing it.
+  viewers: eventBatch(
+    [
+      'SET @live = NULL, @prev = NULL',
+      "SELECT status = 'live' INTO @live FROM streams WHERE id = ? FOR UPDATE",
+      'SELECT reported_at INTO @prev FROM stream_viewer_reports WHERE stream_id = ? AND node_id = ?',
+      'SET @n = @live = 1 AND (@prev IS NULL OR @prev <= ?)',
+      `INSERT INTO stream_viewer_reports (stream_id, node_id, viewers, reported_at, received_at)
+       SELECT ?, ?, ?, ?, NOW(3) FROM DUAL WHERE @n
+       ON DUPLICATE KEY UPDATE viewers = VALUES(viewers), reported_at = VALUES(reported_at), received_at = VALUES(received_at)`,
+      `SET @sum = (${FRESH_SUM('?')})`,
+      `UPDATE streams SET viewer_count = @sum, peak_viewer_count = GREATEST(peak_viewer_count, @sum)
+       WHERE id = ? AND @n AND viewer_count <> @sum`,
+      'SET @c = ROW_COUNT()'
+    ],
+    "IF(@live IS NULL, 'unknown-stream', IF(NOT @n, 'stale', IF(@c > 0, 'applied', 'unchanged')))"
+  ),
+  unsupported: eventBatch([], "'stale'"),
   anonymous: eventBatch([], "'anonymous-viewer'")
 }
 
 /** The parameters of an event's batch, in the order of its placeholders. */
-function eventParams(e: StreamEvent): [keyof typeof EVENT_SQL, unknown[]] {
+function eventParams(e: StreamEvent, viewerTtlMs: number): [keyof typeof EVENT_SQL, unknown[]] {
   const at = new Date(e.at)
   const id = e.streamId
   const ledger = [e.id, e.type, id, e.nodeId, e.sessionId, at]
   switch (e.type) {
     case 'stream.published':
-      return ['published', [at, e.nodeId, e.playbackBaseUrl, id, e.nodeId, e.playbackBaseUrl, id, e.nodeId, id, ...ledger]]
+      return ['published', [at, e.nodeId, e.playbackBaseUrl, id, e.nodeId, e.playbackBaseUrl, at, id, e.nodeId, id, ...ledger]]
+    case 'stream.reconnecting':
+    case 'stream.resumed':
+      return [
+        'connection',
+        [e.type === 'stream.reconnecting' ? 'reconnecting' : 'connected', at, id, e.nodeId, at, e.nodeId, id, ...ledger]
+      ]
+    case 'stream.viewers':
+      return ['viewers', [id, id, e.nodeId, at, id, e.nodeId, e.viewers, at, id, viewerTtlMs * 1000, id, ...ledger]]
     case 'stream.unpublished':
       return ['unpublished', [at, e.reason, id, e.nodeId, at, id, e.nodeId, id, ...ledger]]
     case 'viewer.joined':
@@ -116,6 +165,9 @@ function eventParams(e: StreamEvent): [keyof typeof EVENT_SQL, unknown[]] {
       return ['left', [at, id, e.userId, id, e.userId, id, ...ledger]]
   }
 }
+
+/** How long a node's viewer report counts after the api received it (`VIEWER_REPORT_TTL_MS`). */
+export const DEFAULT_VIEWER_REPORT_TTL_MS = 20_000
 
 async function rows<T>(run: Runner, sql: string, params: unknown[]): Promise<T[]> {
   const [result] = await run.query(sql, params)
@@ -133,7 +185,8 @@ async function affected(run: Runner, sql: string, params: unknown[]): Promise<nu
  * migrations. One way, so that every write is seen (the database keeps `updated_at`) and the consumer's hot path can be
  * one round trip per event, which drizzle cannot batch.
  */
-export function createStreamStore(pool: Pool) {
+export function createStreamStore(pool: Pool, opts: { viewerReportTtlMs?: number } = {}) {
+  const viewerTtlMs = opts.viewerReportTtlMs ?? DEFAULT_VIEWER_REPORT_TTL_MS
   return {
     pool,
 
@@ -241,9 +294,65 @@ export function createStreamStore(pool: Pool) {
         []
       ),
 
+    /** How many streams are in each status (for metrics): one pass over the status index. */
+    countByStatus: () => rows<{ status: StreamStatus; n: number }>(pool, 'SELECT status, COUNT(*) AS n FROM streams GROUP BY status', []),
+
+    /**
+     * Streams made live by hand (`POST /start`) that no publisher has reached since `before`: no node ever took them
+     * (a publish sets the node). The reaper ends them as `no-publisher`.
+     */
+    liveWithoutPublisherSince: (before: Date) =>
+      rows<{ id: number }>(
+        pool,
+        "SELECT id FROM streams WHERE status = 'live' AND ingest_node_id IS NULL AND COALESCE(started_at, updated_at) < ?",
+        [before]
+      ),
+
+    /** Open participations of a stream: the participant count live updates carry. */
+    async openParticipants(streamId: number): Promise<number> {
+      const [row] = await rows<{ n: number }>(pool, 'SELECT COUNT(*) AS n FROM stream_participants WHERE stream_id = ? AND left_at IS NULL', [streamId])
+      return Number(row?.n ?? 0)
+    },
+
+    async byPlaybackId(playbackId: string): Promise<StreamRow | undefined> {
+      return (await rows<StreamRow>(pool, `SELECT ${STREAM} FROM streams s WHERE s.playback_id = ?`, [playbackId]))[0]
+    },
+
+    /**
+     * Live streams whose viewer count is no longer the sum of their fresh reports (a node stopped reporting): each is
+     * set to that sum, under its row lock; returns the ids changed. Ended streams' reports are dropped on the way.
+     * One indexed read per live stream: the reaper runs it every round.
+     */
+    async refreshViewerCounts(): Promise<number[]> {
+      const ttl = viewerTtlMs * 1000
+      const stale = await rows<{ id: number }>(
+        pool,
+        `SELECT s.id FROM streams s WHERE s.status = 'live' AND s.viewer_count <> (${FRESH_SUM('s.id')})`,
+        [ttl]
+      )
+      const changed: number[] = []
+      for (const { id } of stale) {
+        const n = await affected(
+          pool,
+          `UPDATE streams s SET s.viewer_count = (${FRESH_SUM('s.id')}), s.peak_viewer_count = GREATEST(s.peak_viewer_count, s.viewer_count)
+           WHERE s.id = ? AND s.status = 'live' AND s.viewer_count <> (${FRESH_SUM('s.id')})`,
+          [ttl, id, ttl]
+        )
+        if (n > 0) changed.push(id)
+      }
+      await pool.query(
+        "DELETE r FROM stream_viewer_reports r JOIN streams s ON s.id = r.stream_id WHERE s.status = 'ended'"
+      )
+      return changed
+    },
+
+    /** What an event already in the ledger did when it was applied. */
+    ledgerOutcome: async (eventId: string) =>
+      (await rows<{ outcome: string }>(pool, 'SELECT outcome FROM stream_events WHERE event_id = ?', [eventId]))[0]?.outcome,
+
     /** One ingest event and its ledger row, in one transaction and one round trip (two for a duplicate: the rollback). */
     async writeEvent(event: StreamEvent): Promise<EventOutcome> {
-      const [kind, params] = eventParams(event)
+      const [kind, params] = eventParams(event, viewerTtlMs)
       try {
         return await inTransaction(
           pool,

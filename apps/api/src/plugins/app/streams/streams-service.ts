@@ -4,8 +4,9 @@ import type { StreamEvent } from '@livestream/events'
 import { DomainError, UserGoneError } from '../domain-errors.js'
 import { canTransition, TransitionError } from './lifecycle.js'
 import { createStreamStore, type EventOutcome, type Page, type ParticipantRow } from './stream-store.js'
-import type { Owner, StreamRow } from './stream-view.js'
+import { participantView, streamView, type Owner, type StreamRow, type UrlConfig } from './stream-view.js'
 import { noStreamCache, type StreamCache } from './stream-cache.js'
+import { noPlatformEvents, platformEventId, type PlatformEventType, type PlatformEvents } from '../platform-events.js'
 
 export type { ParticipantRow, Page } from './stream-store.js'
 export type Outcome = Exclude<EventOutcome, 'not-joined'>
@@ -19,6 +20,8 @@ export interface TransitionContext {
   reason?: string
   /** For the reaper: a move the rules refuse is reported (`changed: false`) instead of thrown. */
   lenient?: boolean
+  /** For the reaper: checked on the locked row; false leaves the stream as it is (`changed: false`). */
+  onlyIf?: (row: StreamRow) => boolean
 }
 
 /** A node's latest report, as the reaper reads it: when, and which streams it holds. */
@@ -32,6 +35,9 @@ export interface Reaped {
   nodeId: string
   reason: 'node-lost' | 'not-on-node'
 }
+
+/** The reason a stream made live by hand ends with when no publisher reached it in time. */
+export const NO_PUBLISHER = 'no-publisher'
 
 /** A viewer left before their join was applied (deliveries race): retried, so the join lands first. */
 export class ViewerNotJoinedError extends Error {
@@ -60,18 +66,102 @@ const newStreamKey = () => randomUUID()
 
 const notFound = () => new DomainError('not-found', 'stream not found')
 
+export interface StreamsServiceOptions {
+  /** Reads of one stream and list pages; told of every committed change. */
+  cache?: StreamCache
+  /** Where committed changes are announced to the platform (webhooks, live updates). */
+  events?: PlatformEvents
+  /** The public URLs the announced stream views carry. */
+  urls?: UrlConfig
+  /** How long a node's viewer report counts after it was received (`VIEWER_REPORT_TTL_MS`). */
+  viewerReportTtlMs?: number
+}
+
+const NO_URLS: UrlConfig = { streamServerUrl: 'http://localhost:8000', rtmpPublicUrl: 'rtmp://localhost:1935' }
+
 /**
  * The stream lifecycle and participants: the one place their rules live. HTTP routes, the reaper and the queue
  * consumer all come through here; every statement is in `stream-store.ts`. Reads of one stream and list pages go
- * through `cache`, and every method that changes a stream tells the cache once it has committed.
+ * through `cache`, and every method that changes a stream tells the cache once it has committed, then announces the
+ * change on `events` (never with the key: the views announced are the public ones).
  */
-export function createStreamsService(client: Pick<DbClient, 'pool'>, cache: StreamCache = noStreamCache) {
-  const store = createStreamStore(client.pool)
+export function createStreamsService(client: Pick<DbClient, 'pool'>, opts: StreamsServiceOptions = {}) {
+  const store = createStreamStore(client.pool, opts.viewerReportTtlMs === undefined ? {} : { viewerReportTtlMs: opts.viewerReportTtlMs })
+  const cache = opts.cache ?? noStreamCache
+  const events = opts.events ?? noPlatformEvents
+  const urls = opts.urls ?? NO_URLS
+
+  /** Announces a committed change of `row`; `sourceEventId` when an ingest event caused it (stable ids). */
+  function announce(
+    type: PlatformEventType,
+    row: StreamRow,
+    extra: { at?: Date; reason?: string | null; participant?: ParticipantRow; sourceEventId?: string } = {}
+  ): Promise<void> {
+    if (!events.listened) return Promise.resolve()
+    return events.emit({
+      id: platformEventId(extra.sourceEventId),
+      type,
+      timestamp: (extra.at ?? new Date()).toISOString(),
+      streamId: row.id,
+      ownerId: row.userId,
+      data: {
+        stream: streamView(row, urls),
+        ...(extra.participant ? { participant: participantView(extra.participant) } : {}),
+        ...(extra.reason ? { reason: extra.reason } : {})
+      }
+    })
+  }
 
   async function mustGet(id: number): Promise<StreamRow> {
     const row = await store.byId(id)
     if (!row) throw notFound()
     return row
+  }
+
+  async function announceParticipant(type: 'participant.joined' | 'participant.left', participant: ParticipantRow, sourceEventId?: string) {
+    if (!events.listened) return
+    const row = await store.byId(participant.streamId)
+    if (!row) return
+    const at = type === 'participant.left' ? (participant.leftAt ?? undefined) : participant.joinedAt
+    await announce(type, row, { participant, at, ...(sourceEventId ? { sourceEventId } : {}) })
+  }
+
+  /** What an applied ingest event means to the platform. */
+  async function announceEvent(event: StreamEvent): Promise<void> {
+    if (!events.listened) return
+    const at = new Date(event.at)
+    const sourceEventId = event.id
+    switch (event.type) {
+      case 'stream.published': {
+        const row = await store.byId(event.streamId)
+        // Applied is also a move to another node (a reconnect landing elsewhere): the stream was live already.
+        if (row) await announce('stream.live', row, { at, sourceEventId })
+        return
+      }
+      case 'stream.unpublished': {
+        const row = await store.byId(event.streamId)
+        if (row) await announce('stream.ended', row, { at, reason: row.endedReason ?? event.reason, sourceEventId })
+        return
+      }
+      case 'stream.reconnecting':
+      case 'stream.resumed': {
+        const row = await store.byId(event.streamId)
+        if (row) await announce(event.type === 'stream.reconnecting' ? 'stream.reconnecting' : 'stream.live', row, { at, sourceEventId })
+        return
+      }
+      case 'stream.viewers': {
+        const row = await store.byId(event.streamId)
+        if (row) await announce('stream.viewers', row, { at, sourceEventId })
+        return
+      }
+      case 'viewer.joined':
+      case 'viewer.left': {
+        if (event.userId === null) return
+        const participant = await store.participant(event.streamId, event.userId)
+        if (participant) await announceParticipant(event.type === 'viewer.joined' ? 'participant.joined' : 'participant.left', participant, sourceEventId)
+        return
+      }
+    }
   }
 
   const service = {
@@ -80,7 +170,9 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, cache: Stre
         try {
           const id = await store.insert({ refNo: newRefNo(), title, streamKey: newStreamKey(), playbackId: newPlaybackId(), userId })
           cache.changed(id)
-          return mustGet(id)
+          const row = await mustGet(id)
+          await announce('stream.created', row, { at: row.createdAt })
+          return row
         } catch (err) {
           // A random id collided: draw again (vanishingly rare).
           if (isDuplicateEntry(err) && attempt < 3) continue
@@ -119,7 +211,9 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, cache: Stre
         await store.setKey(conn, id, newStreamKey())
       })
       cache.changed(id)
-      return mustGet(id)
+      const row = await mustGet(id)
+      await announce('stream.key_rotated', row)
+      return row
     },
 
     /**
@@ -137,13 +231,19 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, cache: Stre
           if (ctx.lenient) return false
           throw new TransitionError(row.status, to)
         }
+        if (ctx.onlyIf && !ctx.onlyIf(row)) return false
         const at = ctx.at ?? new Date()
         if (to === 'live') await store.live(conn, id, at, ctx.ingestNodeId ?? null, ctx.playbackBaseUrl ?? null)
         else if (to === 'ended') await store.end(conn, id, at, ctx.reason ?? (ctx.actorUserId ? 'ended-by-owner' : 'ended'))
         return true
       })
-      if (changed) cache.changed(id)
-      return { changed, stream: await mustGet(id) }
+      const stream = await mustGet(id)
+      if (changed) {
+        cache.changed(id)
+        if (to === 'live') await announce('stream.live', stream, { at: stream.startedAt ?? undefined })
+        else if (to === 'ended') await announce('stream.ended', stream, { at: stream.endedAt ?? undefined, reason: stream.endedReason })
+      }
+      return { changed, stream }
     },
 
     /**
@@ -151,7 +251,8 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, cache: Stre
      * stream run side by side while a concurrent end waits for them (see `stream-store.ts`).
      */
     async join(streamId: number, userId: number): Promise<ParticipantRow> {
-      const written = await store.join(streamId, userId, new Date()).catch((err: unknown) => {
+      const at = new Date()
+      const written = await store.join(streamId, userId, at).catch((err: unknown) => {
         // The stream is read in the same statement, so a missing reference can only be the user.
         throw isMissingReference(err) ? new UserGoneError(userId) : err
       })
@@ -161,13 +262,22 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, cache: Stre
         if (!row) throw notFound()
         if (row.status === 'ended') throw new DomainError('conflict', 'cannot join an ended stream')
       }
-      return service.participant(streamId, userId)
+      const participant = await service.participant(streamId, userId)
+      // mysql2 counts found rows: a no-op re-join reads 1 like an insert; only a row joined at `at` (new) or brought
+      // back from `left` (2: updated) is news.
+      if (written === 2 || (written === 1 && participant.joinedAt.getTime() === at.getTime())) {
+        await announceParticipant('participant.joined', participant)
+      }
+      return participant
     },
 
     async leave(streamId: number, userId: number): Promise<ParticipantRow> {
-      if ((await store.leave(streamId, userId, new Date())) === 0 && !(await store.status(streamId))) throw notFound()
+      const written = await store.leave(streamId, userId, new Date())
+      if (written === 0 && !(await store.status(streamId))) throw notFound()
       // Not in the stream: 404 from here; already left: the row as it is.
-      return service.participant(streamId, userId)
+      const participant = await service.participant(streamId, userId)
+      if (written > 0) await announceParticipant('participant.left', participant)
+      return participant
     },
 
     async participant(streamId: number, userId: number): Promise<ParticipantRow> {
@@ -189,14 +299,45 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, cache: Stre
     async applyEvent(event: StreamEvent): Promise<Outcome> {
       const outcome = await store.writeEvent(event)
       if (outcome === 'not-joined') throw new ViewerNotJoinedError(event.streamId, (event as { userId: number }).userId)
-      if (outcome === 'applied' && event.type.startsWith('stream.')) cache.changed(event.streamId)
+      if (outcome === 'duplicate') {
+        // A redelivery: the first delivery's process may have died after its commit and before announcing. Announce
+        // again what the ledger says was applied, under the same derived id: webhook jobs and receivers drop a second
+        // copy by that id, and live updates carry state, so a repeat is harmless while a loss is not.
+        if (events.listened && (await store.ledgerOutcome(event.id)) === 'applied') await announceEvent(event)
+        return outcome
+      }
+      if (outcome !== 'applied') return outcome
+      if (event.type.startsWith('stream.')) cache.changed(event.streamId)
+      await announceEvent(event)
       return outcome
+    },
+
+    /** Streams by status, every status present (0 when none). */
+    async countByStatus(): Promise<Record<StreamStatus, number>> {
+      const counts: Record<StreamStatus, number> = { pending: 0, live: 0, ended: 0 }
+      for (const r of await store.countByStatus()) counts[r.status] = Number(r.n)
+      return counts
+    },
+
+    /**
+     * Sets each live stream's viewer count to the sum of its fresh reports where a node stopped reporting (gone, or
+     * its stream moved away), and announces each change as `stream.viewers`. Reports keep counts fresh while they
+     * come; this is for the reports that stop. Returns the streams changed.
+     */
+    async refreshViewers(): Promise<number[]> {
+      const changed = await store.refreshViewerCounts()
+      for (const id of changed) {
+        cache.changed(id)
+        const row = await store.byId(id)
+        if (row) await announce('stream.viewers', row)
+      }
+      return changed
     },
 
     /**
      * Ends live streams whose ingest node is gone: silent for longer than `nodeTimeoutMs` (`node-lost`), or alive but no
      * longer holding the stream, as after a restart (`not-on-node`). Streams made live by hand (`POST /start`, no node)
-     * are left alone. Each end is a lenient transition, so an already-ended stream is not touched twice and several
+     * are left alone here (see `reapUnpublished`). Each end is a lenient transition, so an already-ended stream is not touched twice and several
      * api instances may reap at once.
      */
     async reapLost(reports: ReadonlyMap<string, NodeReport>, nodeTimeoutMs: number, now = Date.now()): Promise<Reaped[]> {
@@ -218,6 +359,38 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, cache: Stre
         if (changed) reaped.push({ streamId: s.id, nodeId: s.nodeId, reason })
       }
       return reaped
+    },
+
+    /**
+     * Ends streams made live by hand (`POST /start`) that no publisher has reached within `timeoutMs` of going live,
+     * with reason `no-publisher`; without it they stayed live for ever. A publish that lands while this runs wins: the
+     * end is checked again on the locked row (still no node), so a stream a publisher has just reached stays live.
+     * Returns the ids ended.
+     */
+    async reapUnpublished(timeoutMs: number, now = Date.now()): Promise<number[]> {
+      const ended: number[] = []
+      for (const { id } of await store.liveWithoutPublisherSince(new Date(now - timeoutMs))) {
+        const { changed } = await service.transition(id, 'ended', {
+          reason: NO_PUBLISHER,
+          lenient: true,
+          onlyIf: (row) => row.status === 'live' && row.ingestNodeId === null
+        })
+        if (changed) ended.push(id)
+      }
+      return ended
+    },
+
+    /** The stream as the database has it now, past the read cache (live updates' snapshots). */
+    getFresh: mustGet,
+
+    /** How many are in the stream now (open participations). */
+    participantCount: (streamId: number) => store.openParticipants(streamId),
+
+    /** A stream by its public playback id. */
+    async getByPlaybackId(playbackId: string): Promise<StreamRow> {
+      const row = await store.byPlaybackId(playbackId)
+      if (!row) throw notFound()
+      return row
     }
   }
   return service
