@@ -176,7 +176,8 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
       queuePrefix: config.queuePrefix,
       nodeTimeoutMs: config.reaper.nodeTimeoutMs,
       intervalMs: config.reaper.intervalMs,
-      noPublisherTimeoutMs: config.reaper.noPublisherTimeoutMs
+      noPublisherTimeoutMs: config.reaper.noPublisherTimeoutMs,
+      outboxRelayAfterMs: config.reaper.outboxRelayAfterMs
     })
   }
 

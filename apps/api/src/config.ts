@@ -39,6 +39,8 @@ export const EnvSchema = Type.Object({
   REAPER_ENABLED: Flag(true),
   NODE_TIMEOUT_MS: Int(30_000, 100),
   REAPER_INTERVAL_MS: Int(5_000, 50),
+  // Platform events not passed on this long after their change (process died, Redis away) are emitted again by the reaper.
+  OUTBOX_RELAY_AFTER_MS: Int(5_000, 100),
   LOG_LEVEL: LogLevel,
   CORS_ORIGINS: Type.String({ default: '' }),
   BODY_LIMIT_BYTES: Int(65_536, 1024),
@@ -161,7 +163,8 @@ export function loadConfig(source?: EnvSource) {
       enabled: env.REAPER_ENABLED,
       nodeTimeoutMs: env.NODE_TIMEOUT_MS,
       intervalMs: env.REAPER_INTERVAL_MS,
-      noPublisherTimeoutMs: env.NO_PUBLISHER_TIMEOUT_MS
+      noPublisherTimeoutMs: env.NO_PUBLISHER_TIMEOUT_MS,
+      outboxRelayAfterMs: env.OUTBOX_RELAY_AFTER_MS
     },
     logLevel: env.LOG_LEVEL,
     corsOrigins: env.CORS_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean),

@@ -10,6 +10,8 @@ export interface ReaperOptions {
   intervalMs: number
   /** A stream made live by hand that no publisher reached within this ends (`no-publisher`); 0: never. */
   noPublisherTimeoutMs: number
+  /** Platform events not passed on this long after their change are emitted again (`OUTBOX_RELAY_AFTER_MS`). */
+  outboxRelayAfterMs: number
 }
 
 export interface ReapDeps {
@@ -49,7 +51,8 @@ async function readHeartbeats(deps: ReapDeps, now: number): Promise<Map<string, 
 
 /**
  * Every `intervalMs`, ends live streams whose ingest node stopped heartbeating (or no longer holds them), and streams
- * made live by hand that never got a publisher within `noPublisherTimeoutMs`.
+ * made live by hand that never got a publisher within `noPublisherTimeoutMs`; then relays the platform events left in
+ * the outbox (every process running the reaper relays; each event is claimed by one).
  */
 export default fp(
   async (app, opts: ReaperOptions) => {
@@ -72,6 +75,13 @@ export default fp(
       } catch (err) {
         // MySQL or Redis down: try again next round.
         app.log.warn({ err }, 'reaper round failed')
+      }
+      // Apart from the above: a round that could not read the heartbeats (Redis away) must not hold back the relay.
+      try {
+        const relayed = await app.streams.relayOutbox({ afterMs: opts.outboxRelayAfterMs })
+        if (relayed.emitted + relayed.failed + relayed.dropped > 0) app.log.info(relayed, 'outbox relay round')
+      } catch (err) {
+        app.log.warn({ err }, 'outbox relay round failed')
       }
     }
     app.addHook('onReady', () => {

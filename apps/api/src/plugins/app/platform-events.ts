@@ -28,9 +28,9 @@ export interface PlatformEventData {
 }
 
 /**
- * One change, once. `id` is the same for every delivery of it (the `webhook-id`, the SSE event's basis), so a receiver
- * that sees it twice can drop the second: for changes an ingest event caused, it is derived from that event's id, so
- * a redelivered ingest event cannot make a second one.
+ * One change, once. `id` is the same for every delivery of it (the `webhook-id`, the SSE event's basis), and for its
+ * re-emission by the outbox relay, so a receiver that sees it twice can drop the second: for changes an ingest event
+ * caused, it is derived from that event's id, so a redelivered ingest event cannot make a second one.
  */
 export interface PlatformEvent {
   id: string
@@ -43,14 +43,20 @@ export interface PlatformEvent {
   data: PlatformEventData
 }
 
-/** Something that passes events on (webhook fan-out, live updates). It must not throw for one event's sake. */
+/**
+ * Something that passes events on (webhook fan-out, live updates). It throws (rejects) when it could not take the
+ * event, so that the event stays in the outbox and is emitted again later; it must not throw for any other reason.
+ */
 export type PlatformEventSink = (event: PlatformEvent) => Promise<void> | void
 
 export interface PlatformEvents {
   /** Adds a sink; every event emitted from then on reaches it. */
   subscribe(sink: PlatformEventSink): void
-  /** Hands an event to every sink, after the change it describes has committed. Never throws. */
-  emit(event: PlatformEvent): Promise<void>
+  /**
+   * Hands an event to every sink, after the change it describes has committed. Never throws: resolves true when every
+   * sink took the event, false when one failed (logged), so that the caller keeps the event's outbox row.
+   */
+  emit(event: PlatformEvent): Promise<boolean>
   /** False while nobody subscribed: the domain skips the reads an announcement needs. */
   readonly listened: boolean
 }
@@ -59,9 +65,9 @@ export interface PlatformEvents {
 export const platformEventId = (sourceEventId?: string) => `evt_${sourceEventId ?? randomBytes(16).toString('base64url')}`
 
 /**
- * The fan-out. Sinks run side by side and are awaited, so that an ingest event's job completes only once its effects
- * were handed on (a crash before that redelivers the job). A sink that fails is logged, not retried here: each sink
- * owns its durability (webhooks go through their own queue).
+ * The fan-out. Sinks run side by side and are awaited. A sink that fails is logged and reported (`false`), not retried
+ * here: the event's outbox row stays, and the relay emits it again, to every sink, under the same id (webhook jobs and
+ * receivers drop a second copy by that id; live updates carry state, so a repeat is harmless).
  */
 export function createPlatformEvents(log: Pick<FastifyBaseLogger, 'warn'>): PlatformEvents {
   const sinks: PlatformEventSink[] = []
@@ -73,17 +79,22 @@ export function createPlatformEvents(log: Pick<FastifyBaseLogger, 'warn'>): Plat
       sinks.push(sink)
     },
     async emit(event) {
-      if (sinks.length === 0) return
       const results = await Promise.allSettled(sinks.map(async (sink) => sink(event)))
+      let passed = true
       for (const r of results) {
         if (r.status === 'rejected') {
+          passed = false
           const err = r.reason as Error
           log.warn({ err: { message: err?.message }, eventId: event.id, type: event.type, streamId: event.streamId }, 'platform event not passed on')
         }
       }
+      return passed
     }
   }
 }
 
-/** No sinks: what the service uses when nothing listens (tests of the domain alone). */
-export const noPlatformEvents: PlatformEvents = { listened: false, subscribe() {}, emit: async () => {} }
+/**
+ * No sinks: what the service uses when nothing listens (tests of the domain alone). Nothing is emitted, so outbox rows
+ * stay for a relay that has sinks.
+ */
+export const noPlatformEvents: PlatformEvents = { listened: false, subscribe() {}, emit: async () => false }

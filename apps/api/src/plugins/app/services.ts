@@ -73,6 +73,7 @@ export default fp(
         cache,
         events,
         urls: opts.urls,
+        log: app.log,
         ...(opts.viewerReportTtlMs === undefined ? {} : { viewerReportTtlMs: opts.viewerReportTtlMs })
       }))
     app.decorate('users', createUsersService(app.db, createHashGate(opts.hashing), cache))

@@ -59,6 +59,7 @@ export default fp(
     const slots = createConnectionSlots(app.redis, { prefix: opts.prefix, leaseMs: opts.heartbeatMs * 3 })
     const log = createUpdateLog(app.redis, { prefix: opts.prefix, maxEvents: opts.replayEvents, ttlMs: opts.replayTtlMs })
 
+    // Throws when Redis does not take the update (no offline queue): the event stays in the outbox for the relay.
     app.platformEvents.subscribe(async (event) => {
       if (!liveEventNameOf(event.type)) return
       const update = updateOf(event, await app.streams.participantCount(event.streamId))

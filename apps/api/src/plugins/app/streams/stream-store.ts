@@ -2,6 +2,8 @@ import { inTransaction, isDuplicateEntry, type DbClient, type StreamStatus } fro
 import type { StreamEvent } from '@livestream/events'
 import { sqlGuard } from './lifecycle.js'
 import type { Owner, StreamRow } from './stream-view.js'
+import { OUTBOX_INSERT, outboxParams, type OutboxEntry } from './event-outbox.js'
+import { platformEventId, type PlatformEventType } from '../platform-events.js'
 
 export type Pool = DbClient['pool']
 export type Connection = Awaited<ReturnType<Pool['getConnection']>>
@@ -65,21 +67,31 @@ const FRESH_SUM = (streamId: string) => `SELECT COALESCE(SUM(viewers), 0) FROM s
 const ON_OTHER_NODE = "status = 'live' AND ingest_node_id IS NOT NULL AND ingest_node_id <> ?"
 
 /**
- * An event's effect and its ledger row as one multi-statement transaction: one round trip. The effect's statements
- * leave the outcome in `@o`; the ledger row goes last, so every writer locks the stream row first (no lock-order
- * deadlocks with the routes), and its unique event id makes a second delivery fail there, before COMMIT: the caller
- * rolls back whatever it did and answers `duplicate` (a concurrent delivery waits on the index, then finds it taken).
+ * An event's effect, its ledger row and, when applied, the outbox entry of the platform event it causes, as one
+ * multi-statement transaction: one round trip. The effect's statements leave the outcome in `@o`; the ledger row goes
+ * after them, so every writer locks the stream row first (no lock-order deadlocks with the routes), and its unique
+ * event id makes a second delivery fail there, before COMMIT: the caller rolls back whatever it did and answers
+ * `duplicate` (a concurrent delivery waits on the index, then finds it taken). `announced`: the event's kind causes a
+ * platform event when applied (`unchanged` viewer counts do not).
  */
-const eventBatch = (effect: string[], outcome: string) =>
+const eventBatch = (effect: string[], outcome: string, announced = true) =>
   [
     'START TRANSACTION',
     ...effect,
     `SET @o = ${outcome}`,
     `INSERT INTO stream_events (event_id, type, stream_id, node_id, session_id, outcome, occurred_at)
      SELECT ?, ?, ?, ?, ?, @o, ? FROM DUAL WHERE @o <> 'not-joined'`,
+    ...(announced ? [`${OUTBOX_INSERT} SELECT ?, ?, ?, ?, ?, ? FROM DUAL WHERE @o = 'applied'`] : []),
     'COMMIT',
     'SELECT @o AS outcome'
   ].join(';\n')
+
+/**
+ * A route's change and its outbox entry as one multi-statement transaction and round trip. `change` leaves in `@n` the
+ * rows it wrote and in `@a` whether the change is news (the entry is written only then); answers both.
+ */
+const announcedBatch = (change: string[]) =>
+  ['START TRANSACTION', ...change, `${OUTBOX_INSERT} SELECT ?, ?, ?, ?, ?, ? FROM DUAL WHERE @a`, 'COMMIT', 'SELECT @n AS n, @a AS announced'].join(';\n')
 
 const EVENT_SQL = {
   // A live stream reconnecting through another node moves its playback there; a pending one goes live.
@@ -135,15 +147,74 @@ const EVENT_SQL = {
     ],
     "IF(@live IS NULL, 'unknown-stream', IF(NOT @n, 'stale', IF(@c > 0, 'applied', 'unchanged')))"
   ),
-  unsupported: eventBatch([], "'stale'"),
-  anonymous: eventBatch([], "'anonymous-viewer'")
+  unsupported: eventBatch([], "'stale'", false),
+  anonymous: eventBatch([], "'anonymous-viewer'", false)
 }
+
+// A join: the participation (see JOIN), news when new or brought back from `left`. mysql2 counts found rows, so a
+// no-op re-join reads 1 like an insert: only a row joined at this join's instant is new.
+const JOIN_ANNOUNCED = announcedBatch([
+  JOIN,
+  'SET @n = ROW_COUNT()',
+  'SET @a = @n = 2 OR (@n = 1 AND EXISTS (SELECT 1 FROM stream_participants WHERE stream_id = ? AND user_id = ? AND joined_at = ?))'
+])
+const LEAVE_ANNOUNCED = announcedBatch([LEAVE, 'SET @n = ROW_COUNT()', 'SET @a = @n > 0'])
+// A live stream's viewer count set to the sum of its fresh reports, when it is not that already.
+const REFRESH_VIEWERS_ANNOUNCED = announcedBatch([
+  `UPDATE streams s SET s.viewer_count = (${FRESH_SUM('s.id')}), s.peak_viewer_count = GREATEST(s.peak_viewer_count, s.viewer_count)
+   WHERE s.id = ? AND s.status = 'live' AND s.viewer_count <> (${FRESH_SUM('s.id')})`,
+  'SET @n = ROW_COUNT()',
+  'SET @a = @n > 0'
+])
+// A new stream: the outbox entry takes its id and its creation instant from the row just written.
+const CREATE_ANNOUNCED = [
+  'START TRANSACTION',
+  'INSERT INTO streams (ref_no, title, stream_key, playback_id, user_id) VALUES (?, ?, ?, ?, ?)',
+  'SET @id = LAST_INSERT_ID()',
+  `${OUTBOX_INSERT} SELECT ?, 'stream.created', id, NULL, NULL, created_at FROM streams WHERE id = @id`,
+  'COMMIT',
+  'SELECT @id AS id'
+].join(';\n')
+
+const EVENT_TYPES: Partial<Record<StreamEvent['type'], PlatformEventType>> = {
+  'stream.published': 'stream.live',
+  'stream.unpublished': 'stream.ended',
+  'stream.reconnecting': 'stream.reconnecting',
+  'stream.resumed': 'stream.live',
+  'stream.viewers': 'stream.viewers',
+  'viewer.joined': 'participant.joined',
+  'viewer.left': 'participant.left'
+}
+
+/**
+ * The platform event an ingest event causes when applied, as its outbox entry: its id is derived from the ingest
+ * event's, so a redelivery could never make a second one. Undefined for what is never announced (anonymous viewers).
+ */
+export function outboxEntryOf(e: StreamEvent): OutboxEntry | undefined {
+  const type = EVENT_TYPES[e.type]
+  if (!type) return undefined
+  const participantUserId = e.type === 'viewer.joined' || e.type === 'viewer.left' ? e.userId : null
+  if ((e.type === 'viewer.joined' || e.type === 'viewer.left') && participantUserId === null) return undefined
+  return {
+    eventId: platformEventId(e.id),
+    type,
+    streamId: e.streamId,
+    participantUserId,
+    reason: e.type === 'stream.unpublished' ? e.reason : null,
+    occurredAt: new Date(e.at)
+  }
+}
+
+/** The first statement's rows of a multi-statement answer's last result (the batches end with a `SELECT`). */
+const lastRow = <T>(results: unknown): T => ((results as unknown[]).at(-1) as T[])[0]!
 
 /** The parameters of an event's batch, in the order of its placeholders. */
 function eventParams(e: StreamEvent, viewerTtlMs: number): [keyof typeof EVENT_SQL, unknown[]] {
   const at = new Date(e.at)
   const id = e.streamId
-  const ledger = [e.id, e.type, id, e.nodeId, e.sessionId, at]
+  const entry = outboxEntryOf(e)
+  // The ledger row, then the outbox entry's values (batches of events that are never announced have no outbox insert).
+  const ledger = [e.id, e.type, id, e.nodeId, e.sessionId, at, ...(entry ? outboxParams(entry) : [])]
   switch (e.type) {
     case 'stream.published':
       return ['published', [at, e.nodeId, e.playbackBaseUrl, id, e.nodeId, e.playbackBaseUrl, at, id, e.nodeId, id, ...ledger]]
@@ -187,15 +258,31 @@ async function affected(run: Runner, sql: string, params: unknown[]): Promise<nu
  */
 export function createStreamStore(pool: Pool, opts: { viewerReportTtlMs?: number } = {}) {
   const viewerTtlMs = opts.viewerReportTtlMs ?? DEFAULT_VIEWER_REPORT_TTL_MS
+
+  /** Runs an `announcedBatch` with the change's parameters, then the entry's; `announced`: the entry was written. */
+  const announced = (sql: string, params: unknown[], entry: OutboxEntry) =>
+    inTransaction(
+      pool,
+      async (conn) => {
+        const [results] = await conn.query(sql, [...params, ...outboxParams(entry)])
+        const last = lastRow<{ n: number | string; announced: number | string | null }>(results)
+        return { written: Number(last.n), announced: Number(last.announced) === 1 }
+      },
+      { selfCommitting: true }
+    )
   return {
     pool,
 
-    async insert(v: { refNo: string; title: string; streamKey: string; playbackId: string; userId: number }): Promise<number> {
-      const [res] = await pool.query(
-        'INSERT INTO streams (ref_no, title, stream_key, playback_id, user_id) VALUES (?, ?, ?, ?, ?)',
-        [v.refNo, v.title, v.streamKey, v.playbackId, v.userId]
+    /** A new stream and its `stream.created` outbox entry (`eventId`), in one transaction and round trip. */
+    async insert(v: { refNo: string; title: string; streamKey: string; playbackId: string; userId: number }, eventId: string): Promise<number> {
+      return inTransaction(
+        pool,
+        async (conn) => {
+          const [results] = await conn.query(CREATE_ANNOUNCED, [v.refNo, v.title, v.streamKey, v.playbackId, v.userId, eventId])
+          return Number(lastRow<{ id: number }>(results).id)
+        },
+        { selfCommitting: true }
       )
-      return (res as { insertId: number }).insertId
     },
 
     async byId(id: number, run: Runner = pool): Promise<StreamRow | undefined> {
@@ -256,11 +343,30 @@ export function createStreamStore(pool: Pool, opts: { viewerReportTtlMs?: number
       return n
     },
 
-    /** Joins or re-joins (one row per stream and user; the owner is the host); 0 rows: stream missing, ended, or no-op. */
-    join: (streamId: number, userId: number, at: Date) => affected(pool, JOIN, [userId, userId, at, streamId]),
+    /**
+     * Joins or re-joins (one row per stream and user; the owner is the host), with the `participant.joined` outbox entry
+     * when the join is news, in one transaction and round trip. `written` 0: stream missing, ended, or a no-op.
+     */
+    join: (streamId: number, userId: number, at: Date, eventId: string) =>
+      announced(JOIN_ANNOUNCED, [userId, userId, at, streamId, streamId, userId, at], {
+        eventId,
+        type: 'participant.joined',
+        streamId,
+        participantUserId: userId,
+        reason: null,
+        occurredAt: at
+      }),
 
-    /** Closes an open participation; 0 rows: not in, or already left. */
-    leave: (streamId: number, userId: number, at: Date) => affected(pool, LEAVE, [at, streamId, userId]),
+    /** Closes an open participation, with its `participant.left` outbox entry; `written` 0: not in, or already left. */
+    leave: (streamId: number, userId: number, at: Date, eventId: string) =>
+      announced(LEAVE_ANNOUNCED, [at, streamId, userId], {
+        eventId,
+        type: 'participant.left',
+        streamId,
+        participantUserId: userId,
+        reason: null,
+        occurredAt: at
+      }),
 
     status: async (id: number) => (await rows<{ status: StreamStatus }>(pool, 'SELECT status FROM streams WHERE id = ?', [id]))[0],
 
@@ -320,35 +426,28 @@ export function createStreamStore(pool: Pool, opts: { viewerReportTtlMs?: number
 
     /**
      * Live streams whose viewer count is no longer the sum of their fresh reports (a node stopped reporting): each is
-     * set to that sum, under its row lock; returns the ids changed. Ended streams' reports are dropped on the way.
-     * One indexed read per live stream: the reaper runs it every round.
+     * set to that sum, under its row lock, with its `stream.viewers` outbox entry (one round trip each); returns the
+     * entries of the streams changed. Ended streams' reports are dropped on the way. One indexed read per live stream:
+     * the reaper runs it every round.
      */
-    async refreshViewerCounts(): Promise<number[]> {
+    async refreshViewerCounts(): Promise<OutboxEntry[]> {
       const ttl = viewerTtlMs * 1000
       const stale = await rows<{ id: number }>(
         pool,
         `SELECT s.id FROM streams s WHERE s.status = 'live' AND s.viewer_count <> (${FRESH_SUM('s.id')})`,
         [ttl]
       )
-      const changed: number[] = []
+      const changed: OutboxEntry[] = []
       for (const { id } of stale) {
-        const n = await affected(
-          pool,
-          `UPDATE streams s SET s.viewer_count = (${FRESH_SUM('s.id')}), s.peak_viewer_count = GREATEST(s.peak_viewer_count, s.viewer_count)
-           WHERE s.id = ? AND s.status = 'live' AND s.viewer_count <> (${FRESH_SUM('s.id')})`,
-          [ttl, id, ttl]
-        )
-        if (n > 0) changed.push(id)
+        const entry: OutboxEntry = { eventId: platformEventId(), type: 'stream.viewers', streamId: id, participantUserId: null, reason: null, occurredAt: new Date() }
+        const { written } = await announced(REFRESH_VIEWERS_ANNOUNCED, [ttl, id, ttl], entry)
+        if (written > 0) changed.push(entry)
       }
       await pool.query(
         "DELETE r FROM stream_viewer_reports r JOIN streams s ON s.id = r.stream_id WHERE s.status = 'ended'"
       )
       return changed
     },
-
-    /** What an event already in the ledger did when it was applied. */
-    ledgerOutcome: async (eventId: string) =>
-      (await rows<{ outcome: string }>(pool, 'SELECT outcome FROM stream_events WHERE event_id = ?', [eventId]))[0]?.outcome,
 
     /** One ingest event and its ledger row, in one transaction and one round trip (two for a duplicate: the rollback). */
     async writeEvent(event: StreamEvent): Promise<EventOutcome> {

@@ -3,10 +3,12 @@ import { inTransaction, isDuplicateEntry, isMissingReference, isStreamKeyShaped,
 import type { StreamEvent } from '@livestream/events'
 import { DomainError, UserGoneError } from '../domain-errors.js'
 import { canTransition, TransitionError } from './lifecycle.js'
-import { createStreamStore, type EventOutcome, type Page, type ParticipantRow } from './stream-store.js'
-import { participantView, streamView, type Owner, type StreamRow, type UrlConfig } from './stream-view.js'
+import { createStreamStore, outboxEntryOf, type EventOutcome, type Page, type ParticipantRow } from './stream-store.js'
+import type { Owner, StreamRow, UrlConfig } from './stream-view.js'
 import { noStreamCache, type StreamCache } from './stream-cache.js'
 import { noPlatformEvents, platformEventId, type PlatformEventType, type PlatformEvents } from '../platform-events.js'
+import { createOutboxStore, type OutboxEntry } from './event-outbox.js'
+import { createStreamAnnouncer, type AnnouncerLog, type RelayOptions, type RelayRound } from './stream-announcer.js'
 
 export type { ParticipantRow, Page } from './stream-store.js'
 export type Outcome = Exclude<EventOutcome, 'not-joined'>
@@ -75,6 +77,8 @@ export interface StreamsServiceOptions {
   urls?: UrlConfig
   /** How long a node's viewer report counts after it was received (`VIEWER_REPORT_TTL_MS`). */
   viewerReportTtlMs?: number
+  /** Where announcements that failed after their commit are told of (they stay in the outbox). */
+  log?: AnnouncerLog
 }
 
 const NO_URLS: UrlConfig = { streamServerUrl: 'http://localhost:8000', rtmpPublicUrl: 'rtmp://localhost:1935' }
@@ -91,26 +95,18 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, opts: Strea
   const events = opts.events ?? noPlatformEvents
   const urls = opts.urls ?? NO_URLS
 
-  /** Announces a committed change of `row`; `sourceEventId` when an ingest event caused it (stable ids). */
-  function announce(
-    type: PlatformEventType,
-    row: StreamRow,
-    extra: { at?: Date; reason?: string | null; participant?: ParticipantRow; sourceEventId?: string } = {}
-  ): Promise<void> {
-    if (!events.listened) return Promise.resolve()
-    return events.emit({
-      id: platformEventId(extra.sourceEventId),
-      type,
-      timestamp: (extra.at ?? new Date()).toISOString(),
-      streamId: row.id,
-      ownerId: row.userId,
-      data: {
-        stream: streamView(row, urls),
-        ...(extra.participant ? { participant: participantView(extra.participant) } : {}),
-        ...(extra.reason ? { reason: extra.reason } : {})
-      }
-    })
-  }
+  const outbox = createOutboxStore(store.pool)
+  const announcer = createStreamAnnouncer({ store, outbox, events, urls, ...(opts.log ? { log: opts.log } : {}) })
+
+  /** The outbox entry of a change a route makes: a fresh event id, the change's instant. */
+  const entryOf = (type: PlatformEventType, streamId: number, at: Date, reason: string | null = null): OutboxEntry => ({
+    eventId: platformEventId(),
+    type,
+    streamId,
+    participantUserId: null,
+    reason,
+    occurredAt: at
+  })
 
   async function mustGet(id: number): Promise<StreamRow> {
     const row = await store.byId(id)
@@ -118,60 +114,15 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, opts: Strea
     return row
   }
 
-  async function announceParticipant(type: 'participant.joined' | 'participant.left', participant: ParticipantRow, sourceEventId?: string) {
-    if (!events.listened) return
-    const row = await store.byId(participant.streamId)
-    if (!row) return
-    const at = type === 'participant.left' ? (participant.leftAt ?? undefined) : participant.joinedAt
-    await announce(type, row, { participant, at, ...(sourceEventId ? { sourceEventId } : {}) })
-  }
-
-  /** What an applied ingest event means to the platform. */
-  async function announceEvent(event: StreamEvent): Promise<void> {
-    if (!events.listened) return
-    const at = new Date(event.at)
-    const sourceEventId = event.id
-    switch (event.type) {
-      case 'stream.published': {
-        const row = await store.byId(event.streamId)
-        // Applied is also a move to another node (a reconnect landing elsewhere): the stream was live already.
-        if (row) await announce('stream.live', row, { at, sourceEventId })
-        return
-      }
-      case 'stream.unpublished': {
-        const row = await store.byId(event.streamId)
-        if (row) await announce('stream.ended', row, { at, reason: row.endedReason ?? event.reason, sourceEventId })
-        return
-      }
-      case 'stream.reconnecting':
-      case 'stream.resumed': {
-        const row = await store.byId(event.streamId)
-        if (row) await announce(event.type === 'stream.reconnecting' ? 'stream.reconnecting' : 'stream.live', row, { at, sourceEventId })
-        return
-      }
-      case 'stream.viewers': {
-        const row = await store.byId(event.streamId)
-        if (row) await announce('stream.viewers', row, { at, sourceEventId })
-        return
-      }
-      case 'viewer.joined':
-      case 'viewer.left': {
-        if (event.userId === null) return
-        const participant = await store.participant(event.streamId, event.userId)
-        if (participant) await announceParticipant(event.type === 'viewer.joined' ? 'participant.joined' : 'participant.left', participant, sourceEventId)
-        return
-      }
-    }
-  }
-
   const service = {
     async create(userId: number, title: string): Promise<StreamRow> {
       for (let attempt = 0; ; attempt++) {
         try {
-          const id = await store.insert({ refNo: newRefNo(), title, streamKey: newStreamKey(), playbackId: newPlaybackId(), userId })
+          const eventId = platformEventId()
+          const id = await store.insert({ refNo: newRefNo(), title, streamKey: newStreamKey(), playbackId: newPlaybackId(), userId }, eventId)
           cache.changed(id)
           const row = await mustGet(id)
-          await announce('stream.created', row, { at: row.createdAt })
+          await announcer.announce({ eventId, type: 'stream.created', streamId: id, participantUserId: null, reason: null, occurredAt: row.createdAt })
           return row
         } catch (err) {
           // A random id collided: draw again (vanishingly rare).
@@ -203,56 +154,68 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, opts: Strea
     },
 
     async rotateKey(actorUserId: number, id: number): Promise<StreamRow> {
+      const entry = entryOf('stream.key_rotated', id, new Date())
       await inTransaction(store.pool, async (conn) => {
         const row = await store.lock(conn, id)
         if (!row) throw notFound()
         if (row.userId !== actorUserId) throw new DomainError('forbidden', 'only the stream owner can rotate its key')
         if (row.status === 'ended') throw new DomainError('conflict', 'cannot rotate the key of an ended stream')
         await store.setKey(conn, id, newStreamKey())
+        await outbox.write(conn, entry)
       })
       cache.changed(id)
       const row = await mustGet(id)
-      await announce('stream.key_rotated', row)
+      await announcer.announce(entry)
       return row
     },
 
     /**
      * Moves a stream along its lifecycle, under the stream row's lock. `live` records when and where (node, playback
-     * base); `ended` records when and why, and closes every open participation at the same instant.
+     * base); `ended` records when and why, and closes every open participation at the same instant. Either writes its
+     * outbox entry in the same transaction.
      */
     async transition(id: number, to: StreamStatus, ctx: TransitionContext = {}): Promise<{ changed: boolean; stream: StreamRow }> {
-      const changed = await inTransaction(store.pool, async (conn) => {
+      const entry = await inTransaction(store.pool, async (conn): Promise<OutboxEntry | undefined> => {
         const row = await store.lock(conn, id)
         if (!row) throw notFound()
         if (ctx.actorUserId !== undefined && row.userId !== ctx.actorUserId) {
           throw new DomainError('forbidden', 'only the stream owner can change its status')
         }
         if (!canTransition(row.status, to)) {
-          if (ctx.lenient) return false
+          if (ctx.lenient) return undefined
           throw new TransitionError(row.status, to)
         }
-        if (ctx.onlyIf && !ctx.onlyIf(row)) return false
+        if (ctx.onlyIf && !ctx.onlyIf(row)) return undefined
         const at = ctx.at ?? new Date()
-        if (to === 'live') await store.live(conn, id, at, ctx.ingestNodeId ?? null, ctx.playbackBaseUrl ?? null)
-        else if (to === 'ended') await store.end(conn, id, at, ctx.reason ?? (ctx.actorUserId ? 'ended-by-owner' : 'ended'))
-        return true
+        let entry: OutboxEntry
+        if (to === 'live') {
+          await store.live(conn, id, at, ctx.ingestNodeId ?? null, ctx.playbackBaseUrl ?? null)
+          entry = entryOf('stream.live', id, at)
+        } else {
+          // `pending` is no move's target (see lifecycle.ts): what is left is the end.
+          const reason = ctx.reason ?? (ctx.actorUserId ? 'ended-by-owner' : 'ended')
+          await store.end(conn, id, at, reason)
+          entry = entryOf('stream.ended', id, at, reason)
+        }
+        await outbox.write(conn, entry)
+        return entry
       })
       const stream = await mustGet(id)
-      if (changed) {
+      if (entry) {
         cache.changed(id)
-        if (to === 'live') await announce('stream.live', stream, { at: stream.startedAt ?? undefined })
-        else if (to === 'ended') await announce('stream.ended', stream, { at: stream.endedAt ?? undefined, reason: stream.endedReason })
+        await announcer.announce(entry)
       }
-      return { changed, stream }
+      return { changed: entry !== undefined, stream }
     },
 
     /**
-     * Joins (or re-joins) a stream: one row per (stream, user); the owner is the host. One statement, so joins of one
-     * stream run side by side while a concurrent end waits for them (see `stream-store.ts`).
+     * Joins (or re-joins) a stream: one row per (stream, user); the owner is the host. One round trip with its outbox
+     * entry, so joins of one stream run side by side while a concurrent end waits for them (see `stream-store.ts`).
      */
     async join(streamId: number, userId: number): Promise<ParticipantRow> {
       const at = new Date()
-      const written = await store.join(streamId, userId, at).catch((err: unknown) => {
+      const eventId = platformEventId()
+      const { written, announced } = await store.join(streamId, userId, at, eventId).catch((err: unknown) => {
         // The stream is read in the same statement, so a missing reference can only be the user.
         throw isMissingReference(err) ? new UserGoneError(userId) : err
       })
@@ -263,20 +226,22 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, opts: Strea
         if (row.status === 'ended') throw new DomainError('conflict', 'cannot join an ended stream')
       }
       const participant = await service.participant(streamId, userId)
-      // mysql2 counts found rows: a no-op re-join reads 1 like an insert; only a row joined at `at` (new) or brought
-      // back from `left` (2: updated) is news.
-      if (written === 2 || (written === 1 && participant.joinedAt.getTime() === at.getTime())) {
-        await announceParticipant('participant.joined', participant)
+      if (announced) {
+        await announcer.announce({ eventId, type: 'participant.joined', streamId, participantUserId: userId, reason: null, occurredAt: at })
       }
       return participant
     },
 
     async leave(streamId: number, userId: number): Promise<ParticipantRow> {
-      const written = await store.leave(streamId, userId, new Date())
+      const at = new Date()
+      const eventId = platformEventId()
+      const { written } = await store.leave(streamId, userId, at, eventId)
       if (written === 0 && !(await store.status(streamId))) throw notFound()
       // Not in the stream: 404 from here; already left: the row as it is.
       const participant = await service.participant(streamId, userId)
-      if (written > 0) await announceParticipant('participant.left', participant)
+      if (written > 0) {
+        await announcer.announce({ eventId, type: 'participant.left', streamId, participantUserId: userId, reason: null, occurredAt: at })
+      }
       return participant
     },
 
@@ -293,22 +258,17 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, opts: Strea
 
     /**
      * Applies one ingest event (published, unpublished, viewer joined or left) exactly once by its event id, with the
-     * same guards as the routes; its effect and its ledger row are one transaction (see `stream-store.ts`). A leave
-     * whose join has not been applied yet throws ViewerNotJoinedError, to be retried.
+     * same guards as the routes; its effect, its ledger row and its outbox entry are one transaction (see
+     * `stream-store.ts`). A duplicate announces nothing: had the first delivery's process died before announcing, its
+     * outbox entry is the relay's. A leave whose join has not been applied yet throws ViewerNotJoinedError, to be retried.
      */
     async applyEvent(event: StreamEvent): Promise<Outcome> {
       const outcome = await store.writeEvent(event)
       if (outcome === 'not-joined') throw new ViewerNotJoinedError(event.streamId, (event as { userId: number }).userId)
-      if (outcome === 'duplicate') {
-        // A redelivery: the first delivery's process may have died after its commit and before announcing. Announce
-        // again what the ledger says was applied, under the same derived id: webhook jobs and receivers drop a second
-        // copy by that id, and live updates carry state, so a repeat is harmless while a loss is not.
-        if (events.listened && (await store.ledgerOutcome(event.id)) === 'applied') await announceEvent(event)
-        return outcome
-      }
       if (outcome !== 'applied') return outcome
       if (event.type.startsWith('stream.')) cache.changed(event.streamId)
-      await announceEvent(event)
+      const entry = outboxEntryOf(event)
+      if (entry) await announcer.announce(entry)
       return outcome
     },
 
@@ -326,13 +286,18 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, opts: Strea
      */
     async refreshViewers(): Promise<number[]> {
       const changed = await store.refreshViewerCounts()
-      for (const id of changed) {
-        cache.changed(id)
-        const row = await store.byId(id)
-        if (row) await announce('stream.viewers', row)
+      for (const entry of changed) {
+        cache.changed(entry.streamId)
+        await announcer.announce(entry)
       }
-      return changed
+      return changed.map((e) => e.streamId)
     },
+
+    /**
+     * One round of the outbox relay: announcements left behind (their process died after the commit, or a sink failed)
+     * are emitted again under their ids. Safe to run in every process at once.
+     */
+    relayOutbox: (opts: RelayOptions): Promise<RelayRound> => announcer.relay(opts),
 
     /**
      * Ends live streams whose ingest node is gone: silent for longer than `nodeTimeoutMs` (`node-lost`), or alive but no

@@ -29,8 +29,8 @@ export interface WebhooksOptions {
 
 /**
  * The webhooks domain over the pool, the delivery queue's producer (its own Redis connection, failing fast: a fan-out
- * that cannot queue is logged by the platform events, not held), and the subscription of the fan-out to platform
- * events. The worker that delivers is `workers/webhook-deliveries.ts`, which may run in another process.
+ * that cannot queue throws, so the event stays in the platform events' outbox for the relay, and the change is not
+ * held), and the subscription of the fan-out to platform events. The worker that delivers is `workers/webhook-deliveries.ts`, which may run in another process.
  */
 export default fp(
   async (app, opts: WebhooksOptions) => {
@@ -40,8 +40,8 @@ export default fp(
     queue.on('error', (err) => app.log.warn({ err: { message: err.message } }, 'webhook queue error'))
     const sender = createWebhookSender({ policy: opts.policy, timeoutMs: opts.timeoutMs, ...(opts.resolve ? { resolve: opts.resolve } : {}) })
     // BullMQ waits for its connection before adding: with Redis away, every write of an owner with endpoints would
-    // hang on its fan-out. Refused at once while the connection is down, and bounded while it is slow; the platform
-    // events log the event as not passed on.
+    // hang on its fan-out. Refused at once while the connection is down, and bounded while it is slow; the sink throws,
+    // so the event stays in the outbox and the relay queues it once Redis is back (same job ids: no second job).
     const enqueue = {
       addBulk(jobs: Parameters<Queue['addBulk']>[0]) {
         if (['close', 'reconnecting', 'end'].includes(connection.status)) return Promise.reject(new Error('webhook queue unavailable: redis is not connected'))
@@ -64,12 +64,15 @@ export default fp(
       ...(opts.resolve ? { resolve: opts.resolve } : {})
     })
     app.decorate('webhooks', service)
+    // Throws when the jobs could not be queued: the platform events then keep the event's outbox row.
     app.platformEvents.subscribe(async (event) => {
       await service.fanOut(event)
     })
     app.addHook('onClose', async () => {
-      await queue.close()
+      // Bounded: BullMQ's close waits for a connection that, with Redis away, may never come.
+      await Promise.race([queue.close().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 2_000).unref())])
       await connection.quit().catch(() => connection.disconnect())
+      connection.disconnect()
       sender.close()
     })
   },
