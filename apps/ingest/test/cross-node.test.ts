@@ -116,7 +116,7 @@ t.test('a stream that reconnects through another node continues its playlists th
   await a.live.checkMovedAway()
   t.equal(a.live.size, 0, 'A holds nothing any more')
   t.notOk(a.windows.get('pbmove'), 'and serves nothing of it itself')
-  t.same(a.sent, ['stream.published'], 'A sent no stream.unpublished')
+  t.same(a.sent, ['stream.published', 'stream.reconnecting'], 'A told the api its publisher dropped, and sent no stream.unpublished')
   t.equal(a.live.stats.movedAway, 1)
 })
 

@@ -146,9 +146,10 @@ t.test('draining a node with 5 live streams ends none of them: they move to the 
 
   const after = await Promise.all(streams.map((s) => owner.stream(s.id)))
   t.same(after.map((v) => [v.status, v.ingest_node_id]), streams.map(() => ['live', 'node-b']), 'all five live, now on node B')
+  t.same(after.map((v) => (v as StreamView & { connection?: string }).connection), streams.map(() => 'connected'), 'connected again (not left reconnecting)')
   t.same(after.map((v) => v.playback_url), live.map((v) => v.playback_url), 'the same playback URLs')
   const [events] = (await sql.query(
-    "SELECT stream_id, type, node_id, outcome FROM stream_events WHERE stream_id IN (?) AND type LIKE 'stream.%' ORDER BY id",
+    "SELECT stream_id, type, node_id, outcome FROM stream_events WHERE stream_id IN (?) AND type IN ('stream.published', 'stream.unpublished') ORDER BY id",
     [streams.map((s) => s.id)]
   )) as unknown as [Array<{ stream_id: number; type: string; node_id: string; outcome: string }>]
   t.same(events.filter((e) => e.type === 'stream.unpublished'), [], 'no stream.unpublished from either node')
