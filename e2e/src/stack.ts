@@ -35,6 +35,14 @@ export interface StackEnv {
   jwtSecret: string
   redisUrl: string
   mediaRoot: string
+  /**
+   * The stack's one playback base (the api's STREAM_SERVER_URL): the HTTP port the first running ingest node of the
+   * stack listens on. Any node answers any playback id, so it serves streams held by the stack's other nodes too.
+   */
+  playbackUrl: string
+  playbackPort: number
+  /** True while an ingest node of the stack listens on `playbackPort`. */
+  playbackPortTaken: boolean
   cleanup(): Promise<void>
 }
 
@@ -46,9 +54,13 @@ export async function createStackEnv(name: string): Promise<StackEnv> {
   const mediaRoot = path.join(base, 'media')
   await mkdir(mediaRoot)
   const queuePrefix = testQueuePrefix(name)
+  const playbackPort = await freePort()
   return {
     db,
     queuePrefix,
+    playbackPort,
+    playbackUrl: `http://127.0.0.1:${playbackPort}`,
+    playbackPortTaken: false,
     jwtSecret: randomBytes(32).toString('hex'),
     redisUrl: REDIS_URL,
     mediaRoot,
@@ -85,7 +97,7 @@ export async function startApi(stack: StackEnv, extra: Record<string, string> = 
     JWT_SECRET: stack.jwtSecret,
     QUEUE_PREFIX: stack.queuePrefix,
     LOG_LEVEL: 'info',
-    STREAM_SERVER_URL: 'http://127.0.0.1:1',
+    STREAM_SERVER_URL: stack.playbackUrl,
     REAPER_INTERVAL_MS: '500',
     ...extra
   }
@@ -101,7 +113,9 @@ export async function startApi(stack: StackEnv, extra: Record<string, string> = 
 
 export async function startIngest(stack: StackEnv, extra: Record<string, string> = {}): Promise<IngestHandle> {
   const rtmpPort = Number(extra.RTMP_PORT ?? (await freePort()))
-  const httpPort = Number(extra.HTTP_PORT ?? (await freePort()))
+  const onPlaybackPort = extra.HTTP_PORT === undefined ? !stack.playbackPortTaken : Number(extra.HTTP_PORT) === stack.playbackPort
+  const httpPort = Number(extra.HTTP_PORT ?? (onPlaybackPort ? stack.playbackPort : await freePort()))
+  if (onPlaybackPort) stack.playbackPortTaken = true
   const nodeId = extra.INGEST_NODE_ID ?? `node-${randomBytes(3).toString('hex')}`
   const publicUrl = `http://127.0.0.1:${httpPort}`
   const env = {
@@ -117,6 +131,8 @@ export async function startIngest(stack: StackEnv, extra: Record<string, string>
     INGEST_PUBLIC_URL: publicUrl,
     MEDIA_ROOT: stack.mediaRoot,
     RECONNECT_WINDOW_MS: '2000',
+    // SIGTERM ends the streams at once, as most tests expect; the drain tests set their own.
+    DRAIN_SECONDS: '0',
     HEARTBEAT_INTERVAL_MS: '500',
     HLS_SEGMENT_SECONDS: '1',
     MEDIA_RETENTION_MS: '2000',
@@ -128,6 +144,7 @@ export async function startIngest(stack: StackEnv, extra: Record<string, string>
     ...extra
   }
   const proc = startProcess(`ingest-${nodeId}`, process.execPath, [INGEST_ENTRY], env)
+  if (onPlaybackPort) void proc.exited.then(() => (stack.playbackPortTaken = false))
   await waitFor('ingest /healthz', async () => {
     if (proc.child.exitCode !== null) throw new Error(`ingest exited early:\n${proc.output()}`)
     const res = await fetch(`${publicUrl}/healthz`)

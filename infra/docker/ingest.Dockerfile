@@ -14,7 +14,7 @@ COPY --from=build /out .
 RUN mkdir -p /media /var/lib/ingest/outbox && chown node:node /media /var/lib/ingest/outbox
 USER node
 EXPOSE 1935 8000
-# SIGTERM: stop accepting, end packaging, send unpublish events, then exit.
+# SIGTERM: drain (DRAIN_SECONDS; 0: stop accepting, end packaging, send unpublish events, then exit).
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+(process.env.HTTP_PORT||8000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 CMD ["node", "dist/server.js"]

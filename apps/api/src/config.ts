@@ -21,6 +21,8 @@ export const EnvSchema = Type.Object({
   PORT: Int(3000),
   HOST: Type.String({ default: '0.0.0.0' }),
   STREAM_SERVER_URL: Type.String({ default: 'http://localhost:8000', pattern: '^https?://' }),
+  /** A CDN (or any cache) in front of the ingest nodes: playback URLs are built on it instead of STREAM_SERVER_URL. */
+  PLAYBACK_BASE_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
   RTMP_PUBLIC_URL: Type.String({ default: 'rtmp://localhost:1935', pattern: '^rtmps?://' }),
   DATABASE_URL: Type.String({ default: 'mysql://livestream:livestream@127.0.0.1:3306/livestream', pattern: '^mysql://' }),
   REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379', pattern: '^rediss?://' }),
@@ -145,7 +147,12 @@ export function loadConfig(source?: EnvSource) {
   return {
     port: env.PORT,
     host: env.HOST,
-    streamServerUrl: env.STREAM_SERVER_URL.replace(/\/+$/, ''),
+    /** The base of every stream's `playback_url` / `dash_url`, whichever ingest node holds it. */
+    /**
+     * The base of every stream's `playback_url` / `dash_url`, whichever ingest node holds it (any node serves any
+     * stream): PLAYBACK_BASE_URL (a CDN) when set, else STREAM_SERVER_URL.
+     */
+    streamServerUrl: (env.PLAYBACK_BASE_URL || env.STREAM_SERVER_URL).replace(/\/+$/, ''),
     rtmpPublicUrl: env.RTMP_PUBLIC_URL.replace(/\/+$/, ''),
     databaseUrl: env.DATABASE_URL,
     dbPoolSize: env.DB_POOL_SIZE,

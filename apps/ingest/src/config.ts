@@ -1,7 +1,7 @@
 import { hostname } from 'node:os'
 import path from 'node:path'
 import { Type } from '@sinclair/typebox'
-import { ConfigError, Flag, Int, invalidVariable, loadEnv, LogLevel, type EnvSource } from '@livestream/config'
+import { ConfigError, Flag, HOW_TO_MAKE_ONE, Int, invalidVariable, loadEnv, LogLevel, weakSecretReason, type EnvSource } from '@livestream/config'
 
 export { ConfigError }
 
@@ -20,6 +20,14 @@ export const EnvSchema = Type.Object({
   JWT_SECRET: Type.Optional(Type.String()),
   INGEST_NODE_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.-]+$' })),
   INGEST_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  /** Where the other nodes reach this one's media HTTP to proxy players to it; default INGEST_PUBLIC_URL. */
+  INGEST_INTERNAL_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  /** A drain disconnects the node's publishers one at a time over this many seconds; 0: SIGTERM stops at once. */
+  DRAIN_SECONDS: Int(30),
+  /** The operators' bearer token (`POST /admin/drain`); unset: the drain call is off (SIGTERM still drains). */
+  OPERATOR_TOKEN: Type.Optional(Type.String()),
+  /** How long a proxied playback request may wait for the node holding the stream (blocking reloads included). */
+  PLAYBACK_PROXY_TIMEOUT_MS: Int(35_000, 100),
   REDIS_URL: Type.String({ default: 'redis://127.0.0.1:6379', pattern: '^rediss?://' }),
   DATABASE_URL: Type.String({ default: 'mysql://livestream:livestream@127.0.0.1:3306/livestream', pattern: '^mysql://' }),
   MEDIA_ROOT: Type.String({ default: './media', minLength: 1 }),
@@ -83,6 +91,17 @@ export function loadConfig(source?: EnvSource) {
         'must be its own (make one with `openssl rand -base64 48`, or leave SECRET unset for a random one per start)'
     )
   }
+  // An empty value counts as unset (compose passes `OPERATOR_TOKEN=` through when the operator set none).
+  const operatorToken = env.OPERATOR_TOKEN || null
+  if (operatorToken) {
+    const weak = weakSecretReason(operatorToken)
+    if (weak) throw invalidVariable('OPERATOR_TOKEN', `${weak}; ${HOW_TO_MAKE_ONE}`)
+    // Users' tokens are signed with JWT_SECRET: a user who learnt it must not become an operator with it.
+    if (operatorToken === env.JWT_SECRET || operatorToken === env.SECRET) {
+      throw invalidVariable('OPERATOR_TOKEN', `it equals ${operatorToken === env.JWT_SECRET ? 'JWT_SECRET' : 'SECRET'}; the operators' token must be its own (${HOW_TO_MAKE_ONE})`)
+    }
+  }
+  const publicUrl = (env.INGEST_PUBLIC_URL ?? `http://localhost:${env.HTTP_PORT}`).replace(/\/+$/, '')
   return {
     host: env.HOST,
     rtmpPort: env.RTMP_PORT,
@@ -94,7 +113,14 @@ export function loadConfig(source?: EnvSource) {
         : null,
     ffmpegPath: env.FFMPEG_PATH ?? 'ffmpeg',
     nodeId: env.INGEST_NODE_ID ?? hostname().replace(/[^A-Za-z0-9_.-]/g, '-'),
-    publicUrl: (env.INGEST_PUBLIC_URL ?? `http://localhost:${env.HTTP_PORT}`).replace(/\/+$/, ''),
+    publicUrl,
+    /** This node's media HTTP as the other nodes reach it (the playback proxy). */
+    internalUrl: (env.INGEST_INTERNAL_URL ?? publicUrl).replace(/\/+$/, ''),
+    /** Publishers are disconnected over this long when draining; 0: no drain, SIGTERM ends the streams at once. */
+    drainMs: env.DRAIN_SECONDS * 1000,
+    /** Bearer token of `POST /admin/drain`; null: that call answers 403. */
+    operatorToken,
+    playbackProxyTimeoutMs: env.PLAYBACK_PROXY_TIMEOUT_MS,
     redisUrl: env.REDIS_URL,
     databaseUrl: env.DATABASE_URL,
     mediaRoot: path.resolve(env.MEDIA_ROOT),

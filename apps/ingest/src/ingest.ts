@@ -15,10 +15,20 @@ import { recheckKeys } from './key-recheck.js'
 import { everyNoOverlap } from './no-overlap-timer.js'
 import { IngestMetrics, TrafficCounter } from './metrics.js'
 import { PublishAuth } from './publish-auth.js'
+import { Drain, type DrainStatus } from './drain.js'
+import { MediaProxy } from './media-proxy.js'
+import { nodeLoadMeter, type NodeLoad } from './node-load.js'
+import { PlaybackDirectory } from './playback-directory.js'
 import { viewerCounting } from './viewer-reports.js'
 
 export interface IngestHandle {
   httpPort: number
+  /** Starts the drain (SIGTERM; the operators' call does the same); `started` false when already draining. */
+  drain(why: string): { started: boolean; status: DrainStatus }
+  /** Resolves when a drain is over (the node holds nothing, or the deadline came): time to close. */
+  drained: Promise<'empty' | 'deadline'>
+  /** The autoscaling signal: live streams, ingest bitrate, CPU, draining (for the metrics module). */
+  load(): NodeLoad
   close(): Promise<void>
 }
 
@@ -43,8 +53,21 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
   })
   // The live windows: the packagers fill them, media HTTP serves them, all in memory.
   const windows = new MediaWindows()
+  const directory = new PlaybackDirectory({
+    redisUrl: config.redisUrl,
+    prefix: config.queuePrefix,
+    nodeId: config.nodeId,
+    internalUrl: config.internalUrl,
+    refreshMs: config.heartbeatIntervalMs,
+    // A timeline must outlast a publisher's reconnect (and a drain's wait), with room to spare.
+    timelineTtlMs: Math.max(10 * 60_000, 2 * (config.reconnectWindowMs + config.drainMs)),
+    log: log.child({ component: 'playback-directory' })
+  })
+  let heartbeat: Heartbeat | null = null
   const metrics = new IngestMetrics(config.nodeId)
   const live = new LiveStreams({
+    directory,
+    onHeldChange: () => void heartbeat?.beat(),
     windows,
     segmentSeconds: config.hlsSegmentSeconds,
     partSeconds: config.hlsPartSeconds,
@@ -56,7 +79,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     observer: metrics.observer,
     log
   })
-  const heartbeat = new Heartbeat({
+  heartbeat = new Heartbeat({
     redisUrl: config.redisUrl,
     prefix: config.queuePrefix,
     nodeId: config.nodeId,
@@ -72,7 +95,9 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
   const viewers = counting?.tracking
   const media = createMediaServer({ config, auth, live, log })
   const tls = config.tls ? { cert: await readFile(config.tls.certPath), key: await readFile(config.tls.keyPath) } : undefined
-  const health = () => ({ ok: true, detail: { nodeId: config.nodeId, liveStreams: live.size, eventsPending: producer.stats.pending } })
+  let drain: Drain | null = null
+  const load = nodeLoadMeter({ liveStreams: () => live.size, bytesIn: () => live.stats.bytesIn, draining: () => drain?.draining ?? false })
+  const health = () => ({ ok: true, detail: { nodeId: config.nodeId, eventsPending: producer.stats.pending, ...load() } })
   const readiness = startReadiness(
     [
       { name: 'redis', check: () => producer.ping() },
@@ -80,6 +105,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     ],
     { intervalMs: 1_000, timeoutMs: 2_000, log: log.child({ component: 'readiness' }) }
   )
+  const proxy = new MediaProxy({ directory, timeoutMs: config.playbackProxyTimeoutMs, log: log.child({ component: 'playback-proxy' }) })
   const http = createMediaHttp({
     windows,
     ...(tls ? { tls } : {}),
@@ -88,17 +114,46 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     requestTimeout: config.http.requestTimeout,
     headersTimeout: config.http.headersTimeout,
     health,
-    ready: () => readiness.ready(),
+    // Draining: not ready, whatever the dependencies say, so that the load balancer sends nothing new here.
+    ready: () => {
+      const r = readiness.ready()
+      return drain?.draining ? { ok: false, detail: { ...r.detail, draining: true } } : r
+    },
     metrics: () => metrics.render(),
     ...(viewers ? { viewers } : {}),
+    drain: { token: config.operatorToken, start: () => startDrain('operator call') },
+    proxy,
     log
   })
+  let drainedResolve: (why: 'empty' | 'deadline') => void = () => undefined
+  const drained = new Promise<'empty' | 'deadline'>((resolve) => (drainedResolve = resolve))
+  drain = new Drain({
+    drainMs: config.drainMs,
+    reconnectWindowMs: config.reconnectWindowMs,
+    stopAccepting: () => media.stopAccepting(),
+    publishing: () => live.publishing(),
+    disconnect: (id) => live.disconnect(id),
+    held: () => live.size,
+    done: (why) => drainedResolve(why),
+    log: log.child({ component: 'drain' })
+  })
+  const startDrain = (why: string) => (drain as Drain).start(why)
+  // A stream whose publisher reconnected through another node is let go here as soon as that node claims it.
+  const movedAway = everyNoOverlap(() => live.checkMovedAway(), 500, (err) => log.debug({ err: loggableError(err) }, 'moved-away check failed'))
   const rtmpTraffic = new TrafficCounter()
   const mediaTraffic = new TrafficCounter()
   rtmpTraffic.watch(media.rtmpServer)
   mediaTraffic.watch(http)
-  // Draining (once it exists) is wired here: `draining: () => …`.
-  metrics.readFrom({ live, windows, auth, producer, rtmp: rtmpTraffic, media: mediaTraffic, ...(viewers ? { viewers: () => viewers.total() } : {}) })
+  metrics.readFrom({
+    live,
+    windows,
+    auth,
+    producer,
+    rtmp: rtmpTraffic,
+    media: mediaTraffic,
+    draining: () => drain?.draining ?? false,
+    ...(viewers ? { viewers: () => viewers.total() } : {})
+  })
 
   // Streams ended through the api lose their publisher and end here; a rotated key cuts the publisher but leaves the
   // stream its reconnect window, for the owner to come back with the new key.
@@ -126,6 +181,7 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
   await once(http, 'listening')
   await media.run()
   heartbeat.start()
+  directory.start()
   rtmpTraffic.start()
   counting?.reporter.start()
   log.info({ rtmpPort: config.rtmpPort, httpPort: config.httpPort, nodeId: config.nodeId, publicUrl: config.publicUrl }, 'ingest ready')
@@ -139,11 +195,14 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
   // - The heartbeat once the streams are ended, so the reaper never takes this node for dead while they end.
   // - The producer once every event is in its outbox: it flushes them (bounded); what is left stays on disk.
   // - The database after everything that looks keys up (publish auth, the key recheck).
-  // - Media HTTP last: players fetch the final segments, and probes get answers until the very end.
+  // - Media HTTP then: players fetch the final segments, and probes get answers until the very end.
+  // - The playback directory last: media HTTP proxies through it until it closes; it lets go of what it still claims.
   const closeSteps: Array<[step: string, run: () => unknown]> = [
     ['stop timers', () => {
       recheck.stop()
       readiness.stop()
+      movedAway.stop()
+      drain?.stop()
       rtmpTraffic.stop()
       counting?.reporter.stop()
     }],
@@ -153,11 +212,18 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
     ['stop heartbeat', () => heartbeat.stop()],
     ['flush and close the events producer', () => producer.close()],
     ['close the database pool', () => dbClient.close()],
-    ['close media HTTP', () => closeMediaHttp(http)]
+    ['close media HTTP', () => closeMediaHttp(http)],
+    ['close the playback proxy and directory', async () => {
+      proxy.close()
+      await directory.close()
+    }]
   ]
   let closing: Promise<void> | null = null
   return {
     httpPort: (http.address() as AddressInfo).port,
+    drain: startDrain,
+    drained,
+    load,
     close() {
       closing ??= (async () => {
         for (const [step, run] of closeSteps) {

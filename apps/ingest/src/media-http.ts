@@ -2,7 +2,9 @@ import http from 'node:http'
 import http2 from 'node:http2'
 import type { Socket } from 'node:net'
 import type { Logger } from './logger.js'
+import { HOP_HEADER, type MediaProxy } from './media-proxy.js'
 import { parseMediaPath } from './media/media-paths.js'
+import { checkOperatorBearer } from './operator-auth.js'
 import { MediaRoutes } from './media/media-routes.js'
 import type { MediaWindows } from './media/window.js'
 import type { ViewerTracking } from './viewers.js'
@@ -42,6 +44,13 @@ export interface MediaHttpOptions {
   ready: () => { ok: boolean; detail: Record<string, unknown> }
   /** Prometheus text exposition for `/metrics`. */
   metrics: () => string | Promise<string>
+  /**
+   * `POST /admin/drain` (operators, bearer `token`): starts the node's drain; `started` false when it was already
+   * draining (the call is idempotent). A null token turns the call off (403): SIGTERM still drains.
+   */
+  drain?: { token: string | null; start(): { started: boolean; status: object } }
+  /** Media requests for playback ids this node does not hold go to the node that does (absent: 404). */
+  proxy?: MediaProxy
   log: Logger
   /** HTTP/2 over TLS (HTTP/1.1 still accepted on the same port); plain HTTP/1.1 when absent. */
   tls?: { cert: Buffer; key: Buffer }
@@ -85,6 +94,13 @@ function json(res: http.ServerResponse, status: number, body: string): void {
   res.end(body)
 }
 
+/** Operator answers: the envelope, never cached, and no CORS (no page on another origin has business here). */
+function adminAnswer(res: http.ServerResponse, status: number, success: boolean, data: unknown, message: string, extra: Record<string, string> = {}): void {
+  const body = envelope(success, data, message)
+  res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body), ...extra })
+  res.end(body)
+}
+
 /** Errors Node's parser answers before a request exists (no route, no envelope of ours otherwise). */
 const CLIENT_ERRORS: Record<string, [number, string]> = {
   HPE_HEADER_OVERFLOW: [431, 'request header fields too large'],
@@ -112,6 +128,9 @@ export function createMediaHttp(opts: MediaHttpOptions): MediaHttpServer {
     const method = req.method ?? 'GET'
     const target = req.url ?? '/'
     if (target.length > MAX_URL) return fail(res, 414, 'uri too long')
+    const q = target.indexOf('?')
+    const path = q === -1 ? target : target.slice(0, q)
+    if (path === '/admin/drain') return drain(req, res, method)
     if (method === 'OPTIONS') {
       res.writeHead(204, { ...BASE_HEADERS, ...PREFLIGHT_HEADERS })
       return void res.end()
@@ -120,13 +139,12 @@ export function createMediaHttp(opts: MediaHttpOptions): MediaHttpServer {
       res.setHeader('allow', 'GET, HEAD, OPTIONS')
       return fail(res, 405, 'method not allowed')
     }
-    const q = target.indexOf('?')
-    const path = q === -1 ? target : target.slice(0, q)
     if (path === '/') return json(res, 200, LANDING)
     if (path === '/healthz' || path === '/readyz') {
       const h = path === '/healthz' ? opts.health() : opts.ready()
       const down = Array.isArray(h.detail.down) ? ` (down: ${h.detail.down.join(', ')})` : ''
-      return json(res, h.ok ? 200 : 503, envelope(h.ok, h.detail, h.ok ? (path === '/healthz' ? 'alive' : 'ready') : `not ready${down}`))
+      const message = h.ok ? (path === '/healthz' ? 'alive' : 'ready') : h.detail.draining === true ? 'draining: send new publishes and viewers elsewhere' : `not ready${down}`
+      return json(res, h.ok ? 200 : 503, envelope(h.ok, h.detail, message))
     }
     if (path === '/metrics') {
       Promise.resolve()
@@ -152,11 +170,41 @@ export function createMediaHttp(opts: MediaHttpOptions): MediaHttpServer {
     const route = parseMediaPath(path)
     if (!route) return fail(res, 404, 'not found')
     const search = new URLSearchParams(q === -1 ? '' : target.slice(q + 1))
-    if (method === 'GET') opts.viewers?.request(route.id, req, search)
-    routes.serve(route, search, res, BASE_HEADERS, method === 'HEAD', (status, message) => fail(res, status, message)).catch((err: unknown) => {
-      opts.log.error({ err, route: route.type, playbackId: route.id }, 'media request failed')
-      fail(res, 500, 'internal error')
-    })
+    // A viewer is counted by the node it asks (its address is the player's); the node a request was proxied to does
+    // not count it again.
+    if (method === 'GET' && req.headers[HOP_HEADER] === undefined) opts.viewers?.request(route.id, req, search)
+    const answer = (status: number, message: string) => fail(res, status, message)
+    routes
+      .serve(route, search, res, BASE_HEADERS, method === 'HEAD', answer)
+      .then(async (served) => {
+        if (served !== 'not-here') return
+        // Not held here (or no longer: it moved while the request was held): the node holding it answers.
+        const proxied = opts.proxy ? await opts.proxy.forward(route, path, search, req, res, answer) : 'no-holder'
+        if (proxied === 'no-holder') answer(404, 'not found')
+      })
+      .catch((err: unknown) => {
+        opts.log.error({ err, route: route.type, playbackId: route.id }, 'media request failed')
+        fail(res, 500, 'internal error')
+      })
+  }
+
+  const drain = (req: http.IncomingMessage, res: http.ServerResponse, method: string): void => {
+    req.resume() // a body, if any, is not read
+    if (method !== 'POST') return adminAnswer(res, 405, false, null, 'method not allowed', { allow: 'POST' })
+    const d = opts.drain
+    if (!d?.token) {
+      return adminAnswer(res, 403, false, null, 'the drain call is disabled on this node: set OPERATOR_TOKEN to enable it (SIGTERM always drains)')
+    }
+    const auth = checkOperatorBearer(req.headers.authorization, d.token)
+    if (auth !== 'ok') {
+      opts.log.warn({ remote: req.socket.remoteAddress, credentials: auth }, 'drain call refused: bad operator credentials')
+      return adminAnswer(res, 401, false, null, auth === 'missing' ? 'operator credentials required (Authorization: Bearer <OPERATOR_TOKEN>)' : 'bad operator credentials', {
+        'www-authenticate': 'Bearer realm="ingest-admin"'
+      })
+    }
+    const { started, status } = d.start()
+    opts.log.info({ remote: req.socket.remoteAddress, started }, 'drain requested by an operator')
+    adminAnswer(res, started ? 202 : 200, true, status, started ? 'draining' : 'already draining')
   }
 
   let server: MediaHttpServer

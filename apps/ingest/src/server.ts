@@ -16,24 +16,33 @@ if (process.platform === 'linux' && !config.mallocPinned) {
 
 const node = await startIngest(config, log)
 
-// Graceful stop: no new publishes, packaging ends, unpublish events go out, then the queue and clients close.
+// SIGTERM (the orchestrator scaling in or rolling out) drains the node: new publishes go elsewhere, publishers are
+// moved off one at a time, and the node closes once it holds nothing (or at the drain's deadline). The operators'
+// `POST /admin/drain` does the same. With DRAIN_SECONDS=0, and on SIGINT (Ctrl-C), it closes at once: no new publishes,
+// packaging ends, unpublish events go out, then the queue and clients close.
 let stopping = false
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (stopping) return
-    stopping = true
-    log.info({ signal }, 'shutting down')
-    const force = setTimeout(() => {
-      log.error('shutdown took too long; exiting')
+const stop = (why: string, graceMs: number) => {
+  if (stopping) return
+  stopping = true
+  log.info({ why }, 'shutting down')
+  const force = setTimeout(() => {
+    log.error('shutdown took too long; exiting')
+    process.exit(1)
+  }, graceMs)
+  force.unref()
+  node.close().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      log.error({ err: loggableError(err) }, 'shutdown failed')
       process.exit(1)
-    }, 30_000)
-    force.unref()
-    node.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err: loggableError(err) }, 'shutdown failed')
-        process.exit(1)
-      }
-    )
-  })
+    }
+  )
 }
+const CLOSE_GRACE_MS = 30_000
+void node.drained.then((why) => stop(`drain over (${why})`, CLOSE_GRACE_MS))
+process.on('SIGINT', () => stop('SIGINT', CLOSE_GRACE_MS))
+process.on('SIGTERM', () => {
+  if (config.drainMs === 0) return stop('SIGTERM', CLOSE_GRACE_MS)
+  const { started } = node.drain('SIGTERM')
+  if (!started) log.info('SIGTERM: already draining')
+})

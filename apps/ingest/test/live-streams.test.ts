@@ -194,7 +194,7 @@ t.test('a publisher that drops sends stream.reconnecting at once; one that comes
   live.accept({ id: 8, playbackId: 'pb8' }, 'k8', '/live/k8', session('s8b'))
   t.same(sent, ['stream.published', 'stream.reconnecting', 'stream.resumed'])
   t.same(sessions, ['s8', 's8', 's8b'], 'the drop names the publish, the return the connection that came back')
-  t.same(live.stats, { published: 1, unpublished: 0, reconnecting: 1, resumed: 1, refusedMedia: 0 })
+  t.match(live.stats, { published: 1, unpublished: 0, reconnecting: 1, resumed: 1, refusedMedia: 0 })
 })
 
 t.test('a publisher gone before going live never shows as reconnecting', async (t) => {

@@ -169,7 +169,7 @@ t.test('health, readiness, metrics and the clock', async (t) => {
   t.teardown(() => (ready = true))
   const notReady = await fetch(`${base}/readyz`)
   t.equal(notReady.status, 503)
-  t.same(await notReady.json(), { success: false, data: { draining: true }, message: 'not ready' })
+  t.same(await notReady.json(), { success: false, data: { draining: true }, message: 'draining: send new publishes and viewers elsewhere' })
   t.equal(await (await fetch(`${base}/metrics`)).text(), 'm 1\n')
   const time = await fetch(`${base}/time`)
   t.equal(time.headers.get('cache-control'), 'no-store')

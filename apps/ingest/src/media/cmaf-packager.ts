@@ -30,6 +30,12 @@ export interface CmafPackagerOptions {
   firstSegmentSeconds?: number
   /** Epoch ms; `programDateTime` of a segment is when its first sample arrived. */
   now?: () => number
+  /**
+   * Continue a stream another packager wrote (on another node, before a reconnect): the first segment takes msn
+   * `msn` and is a discontinuity, and each track's init versions go on from `initVersions` (their URLs are cached as
+   * immutable, so a number is never reused for other bytes).
+   */
+  continueFrom?: { msn: number; initVersions: Partial<Record<TrackKind, number>>; endPdt?: number }
   log: Logger
 }
 
@@ -70,7 +76,13 @@ export class CmafPackager {
   private offsetMs = 0
   private resumeMs = 0
   private nextMsn = 0
+  /** Segments cut so far: the first is short (see `firstSegmentSeconds`). */
+  private cutsMade = 0
+  private readonly initVersions: Partial<Record<TrackKind, number>> = {}
   private forceCut = false
+  /** Subtracted from the wall clock for `programDateTime`: a continued stream's dates go on from where they ended. */
+  private wallShift: number | null = null
+  private readonly endPdt: number | undefined
   private discontinuityNext = false
   private readonly cuts: Cut[] = []
   private leaderMs = -Infinity
@@ -85,6 +97,17 @@ export class CmafPackager {
     this.partSeconds = o.partSeconds
     this.now = o.now ?? Date.now
     this.log = o.log
+    if (o.continueFrom) {
+      this.nextMsn = o.continueFrom.msn
+      this.initVersions = o.continueFrom.initVersions
+      this.endPdt = o.continueFrom.endPdt
+      this.discontinuityNext = true
+    }
+  }
+
+  /** The msn the next segment takes. */
+  get nextSegmentMsn(): number {
+    return this.nextMsn
   }
 
   /** The tracks being written, once known (`[]` while probing). */
@@ -117,6 +140,8 @@ export class CmafPackager {
       return
     }
     if (this.state !== 'running') return
+    // Already cut (the publisher left, and now comes back): the timeline resumes where the first call left it.
+    if (Number.isNaN(this.offsetMs) && this.discontinuityNext) return
     this.drainFollower(true)
     this.settleStaleCuts()
     let resume = -Infinity
@@ -146,7 +171,10 @@ export class CmafPackager {
     if (this.state === 'running' && track !== this.leader && track !== this.follower) return this.warnOnce(`late-${track.kind}`, 'a track appeared after the broadcast started: ignored')
     if (track.pending ? track.pending.bytes.equals(body) : track.config?.bytes.equals(body)) return // resent on reconnect
     const config = track.kind === 'video' ? videoConfig(body) : audioConfig(body)
-    if (!track.writer) track.writer = new TrackWriter(track.kind, this.window, config.info.timescale, this.partSeconds, (ts) => (track.kind === 'video' ? ts / 25 : AAC_FRAME))
+    if (!track.writer) {
+      track.writer = new TrackWriter(track.kind, this.window, config.info.timescale, this.partSeconds, (ts) => (track.kind === 'video' ? ts / 25 : AAC_FRAME))
+      track.writer.initVersion = (this.initVersions[track.kind] ?? 0) - 1
+    }
     if (this.state === 'probing' || !track.config) {
       track.config = config
       if (this.state === 'probing') this.maybeStart()
@@ -178,13 +206,24 @@ export class CmafPackager {
       }
       ms += this.offsetMs
     }
-    const pending: Pending = { ms, ctsMs, key, pos: track.writer.store.push(body), size: body.length, wall: this.now() }
+    const pending: Pending = { ms, ctsMs, key, pos: track.writer.store.push(body), size: body.length, wall: this.wall() }
     if (this.state === 'probing') {
       this.probe.push({ track, p: pending })
       this.maybeStart()
     } else {
       this.enqueue(track, pending)
     }
+  }
+
+  /**
+   * The wall time of a sample as its segment's date. For a stream continued from another node, the first sample is
+   * dated where the previous node's media ended (at most the reconnect earlier than its arrival), and the rest follow
+   * it: hls.js places segments after a discontinuity by their dates when the playlists it merges share no segment.
+   */
+  private wall(): number {
+    const now = this.now()
+    this.wallShift ??= this.endPdt !== undefined ? Math.max(0, now - this.endPdt) : 0
+    return now - this.wallShift
   }
 
   /** The track set is known once both configurations came, or one track ran a part long without the other. */
@@ -258,12 +297,13 @@ export class CmafPackager {
     const w = t.writer as TrackWriter
     this.leaderMs = p.ms
     if (!w.hasSegment && !p.key) return w.drop(p)
-    const targetMs = this.nextMsn === 1 ? this.firstSegmentMs : this.segmentMs
+    const targetMs = this.cutsMade === 1 ? this.firstSegmentMs : this.segmentMs
     const cut = p.key && (!w.hasSegment || this.forceCut || w.segmentElapsedMs(p.ms) >= targetMs - (this.partSeconds * 1000) / 2)
     const newInit = cut && this.applyPending(t)
     const s = this.toSample(t, p)
     const prev = w.advance(s)
     if (cut) {
+      this.cutsMade++
       const c: Cut = { msn: this.nextMsn++, ms: s.ms, discontinuity: this.discontinuityNext || newInit || this.follower?.pending != null }
       w.openSegment(c)
       if (this.follower) this.cuts.push(c)

@@ -1,6 +1,6 @@
 import { peakBandwidth } from './bandwidth.js'
 import { TRACK_DIR } from './media-paths.js'
-import type { MediaWindow, Segment, TrackKind, TrackWindow } from './window.js'
+import { availabilityStart, type MediaWindow, type Segment, type TrackKind, type TrackWindow } from './window.js'
 
 /**
  * A dynamic, low-latency MPD over the same segments the HLS playlists list (`../../hls/<id>/<v|a>/...`).
@@ -28,11 +28,16 @@ interface Anchors {
   periods: Map<number, { startMs: number; pto: Map<TrackKind, number> }>
 }
 
-/** Each segment of a track with the discontinuity sequence number it belongs to (the Period id). */
+/**
+ * Each segment of a track with the discontinuity sequence number it belongs to (the Period id), numbered as HLS
+ * players number them: a discontinuity on the first listed segment counts too. So a segment keeps its Period id when
+ * it becomes the window's first, and a stream continued on another node (whose first segment is a discontinuity)
+ * opens a new Period after the last one the previous node listed.
+ */
 function periodsOf(track: TrackWindow): Array<{ seg: Segment; period: number }> {
   let period = track.discontinuitySequence
-  return track.segments.map((seg, i) => {
-    if (seg.discontinuity && i > 0) period++
+  return track.segments.map((seg) => {
+    if (seg.discontinuity) period++
     return { seg, period }
   })
 }
@@ -160,10 +165,10 @@ export class DashManifests {
     const revision = w.revision
     let c = this.cache.get(w)
     if (c && c.revision === revision) return c.mpd
-    const first = w.leader?.segments[0]?.programDateTime
     if (!c) {
-      if (first === undefined) return null
-      c = { revision: '', mpd: null, anchors: { ast: Math.min(w.startedAt ?? first, first), periods: new Map() } }
+      const ast = availabilityStart(w)
+      if (ast === null) return null
+      c = { revision: '', mpd: null, anchors: { ast, periods: new Map() } }
       this.cache.set(w, c)
     }
     const text = renderMpd(w, c.anchors)

@@ -22,6 +22,13 @@ const PLAYLIST_CACHE = 'public, max-age=1'
  * byte, so a longer GOP gets a 503 it retries rather than a timeout.
  */
 const FIRST_SEGMENT_HOLD_MS = 9_000
+/**
+ * While the publisher is away a blocking playlist request is held at most this long, then answered with the playlist
+ * as it is. hls.js gives up on a blocking reload after about four part targets and, after that error, did not resume
+ * across the discontinuity of a stream that moved to another node (the move takes a reconnect: a second or two); an
+ * unchanged playlist only makes it ask again.
+ */
+const AWAY_HOLD_MS = 1_000
 
 export type Answer = (status: number, message: string) => void
 export type Headers = Record<string, string | number>
@@ -43,7 +50,9 @@ export class MediaRoutes {
 
   /**
    * Serves one route on `res`, with the `base` headers (security, CORS) the server adds to every answer; errors go to
-   * `fail`, the server's one error answer.
+   * `fail`, the server's one error answer. Resolves `not-here` without answering when this node has no window for the
+   * playback id, or stopped serving it while the request was held (the stream moved to another node): the caller
+   * then asks the node that has it.
    */
   async serve(
     route: MediaRoute,
@@ -52,9 +61,10 @@ export class MediaRoutes {
     base: Headers,
     head: boolean,
     fail: Answer
-  ): Promise<void> {
+  ): Promise<void | 'not-here'> {
     const w = this.opts.windows.get(route.id)
-    if (!w) return fail(404, 'not found')
+    if (!w) return 'not-here'
+    const gone = () => this.opts.windows.get(route.id) !== w
     const send = (type: string, cache: string, body: Buffer) => {
       // The header object is built once per body: every viewer held on a playlist change gets the same one.
       let headers = this.headers.get(body)
@@ -81,12 +91,13 @@ export class MediaRoutes {
         if ('error' in q) return fail(400, q.error)
         const target = blockingTarget(track, q)
         if (target && 'error' in target) return fail(400, target.error)
-        if (target && !(await track.waitFor(target.msn, target.part, this.holdMs(w, track)))) {
-          return fail(503, 'the requested part did not arrive in time')
+        if (target && !(await track.waitFor(target.msn, target.part, w.publisherAway ? Math.min(AWAY_HOLD_MS, this.holdMs(w, track)) : this.holdMs(w, track)))) {
+          if (gone()) return 'not-here'
+          if (!w.publisherAway) return fail(503, 'the requested part did not arrive in time')
         }
         const first = track.segments[0]
         if (first && !first.complete && !track.ended && !(await track.waitFor(first.msn, Number.MAX_SAFE_INTEGER, this.firstSegmentHoldMs()))) {
-          return fail(503, 'the first segment is not complete yet')
+          return gone() ? 'not-here' : fail(503, 'the first segment is not complete yet')
         }
         const text = this.playlists.media(w, route.kind, q.skip)
         return text ? send('application/vnd.apple.mpegurl', PLAYLIST_CACHE, text) : fail(404, 'not found')
@@ -101,6 +112,7 @@ export class MediaRoutes {
         let part = track.part(route.msn, route.part)
         if (!part && isNextPart(track, route.msn, route.part)) {
           await track.waitFor(route.msn, route.part, this.holdMs(w, track))
+          if (gone()) return 'not-here'
           part = track.part(route.msn, route.part)
         }
         return part ? send(mediaType(route.kind), MEDIA_CACHE, part.bytes) : fail(404, 'not found')
@@ -113,11 +125,12 @@ export class MediaRoutes {
         if (!seg && last && route.msn === last.msn + 1 && !track.ended) {
           // Asked a moment early (clock skew against availabilityTimeOffset): wait for its first part.
           await track.waitFor(route.msn, 0, this.holdMs(w, track))
+          if (gone()) return 'not-here'
           seg = track.segment(route.msn)
         }
         if (!seg || (seg.complete && seg.parts.length === 0)) return fail(404, 'not found')
         if (seg.complete) return send(mediaType(route.kind), MEDIA_CACHE, this.bytesOf(seg))
-        return this.streamOpenSegment(track, seg, res, { ...base, 'content-type': mediaType(route.kind), 'cache-control': MEDIA_CACHE }, head, this.holdMs(w, track))
+        return this.streamOpenSegment(track, seg, res, { ...base, 'content-type': mediaType(route.kind), 'cache-control': MEDIA_CACHE }, head, this.holdMs(w, track), gone)
       }
     }
   }
@@ -140,7 +153,7 @@ export class MediaRoutes {
   }
 
   /** Chunked transfer of a segment still being written: its parts so far, then each one as it completes. */
-  private async streamOpenSegment(track: TrackWindow, seg: Segment, res: http.ServerResponse, headers: Headers, head: boolean, holdMs: number) {
+  private async streamOpenSegment(track: TrackWindow, seg: Segment, res: http.ServerResponse, headers: Headers, head: boolean, holdMs: number, moved: () => boolean) {
     res.writeHead(200, headers)
     if (head) return void res.end()
     let gone = false
@@ -151,6 +164,9 @@ export class MediaRoutes {
       if (seg.complete) return void res.end()
       const more = await track.waitFor(seg.msn, sent, holdMs)
       if (gone) return
+      // The stream moved to another node mid-segment: what was sent is whole parts, a shorter segment that plays;
+      // the next one comes from the node that has the stream now.
+      if (moved()) return void res.end()
       // No new part within the hold, or the segment left the window: cut the answer short so the player retries.
       if (!more || track.segment(seg.msn) !== seg) return void res.destroy()
     }

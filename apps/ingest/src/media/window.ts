@@ -179,6 +179,18 @@ export class TrackWindow {
     })
   }
 
+  /**
+   * The window stops being served here (its stream moved to another node): every held request returns now, to be
+   * answered by the node that has the stream.
+   */
+  interrupt(): void {
+    for (const w of this.waiters) {
+      clearTimeout(w.timer)
+      w.resolve(false)
+    }
+    this.waiters.clear()
+  }
+
   private wake(): void {
     this.revision++
     for (const w of this.waiters) {
@@ -196,6 +208,21 @@ export class MediaWindow {
   readonly tracks = new Map<TrackKind, TrackWindow>()
   /** Set once the packager saw the first sample, epoch ms. */
   startedAt: number | null = null
+  /**
+   * The MPD's `availabilityStartTime`, epoch ms: fixed the first time it is needed (see `availabilityStart`), or
+   * given by the timeline of an earlier node that held the stream, so that DASH players see one timeline.
+   */
+  availabilityStartTime: number | null = null
+  /**
+   * Discontinuity tags the stream's playlists had before this window's first segment (a stream continued from
+   * another node): each track's `discontinuitySequence` starts there.
+   */
+  startDiscontinuities: Partial<Record<TrackKind, number>> = {}
+  /**
+   * The publisher is away (dropped, or cut by a drain) and may come back here or through another node. Meanwhile
+   * blocking playlist requests are answered within `AWAY_HOLD_MS` with the playlist as it is (see media-routes.ts).
+   */
+  publisherAway = false
   /** Told of every segment cut on any track, with its duration in seconds (metrics); set before the first track. */
   onSegmentComplete: ((kind: TrackKind, seconds: number) => void) | undefined
 
@@ -212,6 +239,7 @@ export class MediaWindow {
     if (!t) {
       const observe = this.onSegmentComplete
       t = new TrackWindow(kind, this.keepSegments, observe && ((seconds) => observe(kind, seconds)))
+      t.discontinuitySequence = this.startDiscontinuities[kind] ?? 0
       this.tracks.set(kind, t)
     }
     return t
@@ -232,6 +260,23 @@ export class MediaWindow {
     for (const t of this.tracks.values()) sum += t.revision
     return `${this.tracks.size}:${sum}`
   }
+}
+
+/** The window's `availabilityStartTime` (epoch ms), fixed on first use; null before its first segment. */
+export function availabilityStart(w: MediaWindow): number | null {
+  if (w.availabilityStartTime === null) {
+    const first = w.leader?.segments[0]?.programDateTime
+    if (first === undefined) return null
+    w.availabilityStartTime = Math.min(w.startedAt ?? first, first)
+  }
+  return w.availabilityStartTime
+}
+
+/** Discontinuity tags a track's playlist has had up to its last segment: where a continuation's count starts. */
+export function discontinuitiesThrough(track: TrackWindow): number {
+  let n = track.discontinuitySequence
+  for (const s of track.segments) if (s.discontinuity) n++
+  return n
 }
 
 /** The windows this node serves, by playback id. The packager registers; the media HTTP side reads. */

@@ -55,7 +55,7 @@ t.test('2,000 held playlist requests over 20 streams are all answered within a p
   let answered = 0
   let ok = 0
   let lastAt = 0
-  const all: Promise<void>[] = []
+  const all: Array<Promise<unknown>> = []
   for (let v = 0; v < viewers; v++) {
     for (let i = 0; i < streams; i++) {
       const route = parseMediaPath(`/hls/s${i}/video.m3u8`) as MediaRoute

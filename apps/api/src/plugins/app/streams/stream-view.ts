@@ -5,13 +5,18 @@ export type StreamRow = typeof streams.$inferSelect
 export type Owner = Pick<typeof users.$inferSelect, 'id' | 'displayName'>
 
 export interface UrlConfig {
+  /** Where players fetch every stream: `PLAYBACK_BASE_URL` (a CDN) or `STREAM_SERVER_URL` (the ingest nodes' balancer). */
   streamServerUrl: string
   rtmpPublicUrl: string
 }
 
-/** Playback base of the node holding the stream, else the default one. Built from the public playback id only. */
-export function playbackUrls(row: Pick<StreamRow, 'playbackId' | 'playbackBaseUrl'>, urls: UrlConfig) {
-  const base = (row.playbackBaseUrl ?? urls.streamServerUrl).replace(/\/+$/, '')
+/**
+ * One playback URL per stream, whatever node holds it: any ingest node answers any playback id (it proxies to the
+ * holder), so the URL never names a node and survives a drain or a reconnect through another node. Built from the
+ * public playback id only.
+ */
+export function playbackUrls(row: Pick<StreamRow, 'playbackId'>, urls: UrlConfig) {
+  const base = urls.streamServerUrl
   return {
     playback_url: `${base}/hls/${row.playbackId}/index.m3u8`,
     dash_url: `${base}/dash/${row.playbackId}/index.mpd`
