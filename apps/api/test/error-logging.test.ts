@@ -7,7 +7,7 @@ import errorsPlugin from '../src/plugins/app/errors.js'
 import { buildApp } from '../src/app.js'
 import { createLogger } from '../src/logger.js'
 import { loggableError } from '@livestream/db'
-import { assertEnvelope, as, build, register, testConfig } from './helper.js'
+import { assertEnvelope, as, build, dropRedisPrefix, register, testConfig } from './helper.js'
 
 function capture() {
   const lines: string[] = []
@@ -87,13 +87,12 @@ t.test('with MySQL unreachable, register answers 503 and logs neither the email 
     })
   })
   const out = capture()
-  const app = await buildApp({
-    config: testConfig(`mysql://nobody:nothing@127.0.0.1:${port}/absent`),
-    logger: createLogger('info', out.stream),
-    consumer: false,
-    reaper: false
+  const config = testConfig(`mysql://nobody:nothing@127.0.0.1:${port}/absent`)
+  const app = await buildApp({ config, logger: createLogger('info', out.stream), consumer: false, reaper: false, webhookWorker: false })
+  t.teardown(async () => {
+    await app.close()
+    await dropRedisPrefix(config.queuePrefix)
   })
-  t.teardown(() => app.close())
   const email = `${randomUUID()}@example.com`
   const res = await app.inject({ method: 'POST', url: '/api/auth/register', payload: { email, password: 'correct horse battery', display_name: 'x' } })
   assertEnvelope(t, res, 503)

@@ -3,7 +3,7 @@ import fc from 'fast-check'
 import mysql from 'mysql2/promise'
 import { createTestDatabase } from '@livestream/db/testing'
 import { buildApp } from '../src/app.js'
-import { as, register, testConfig, type TestUser } from './helper.js'
+import { as, dropRedisPrefix, register, testConfig, type TestUser } from './helper.js'
 
 // Property: whatever request arrives, malformed or aimed at someone else's stream, the api answers an envelope, never a
 // 5xx, never shows a key to anyone but its owner, and a refused request (4xx) leaves every table exactly as it was.
@@ -12,13 +12,14 @@ const RUNS = Number(process.env.FUZZ_RUNS ?? 1000)
 
 const db = await createTestDatabase('ls_fuzz')
 const config = testConfig(db.url)
-const app = await buildApp({ config, consumer: false, reaper: false })
+const app = await buildApp({ config, consumer: false, reaper: false, webhookWorker: false })
 await app.ready()
 const sql = await mysql.createConnection({ uri: db.url })
 t.teardown(async () => {
   await sql.end()
   await app.close()
   await db.drop()
+  await dropRedisPrefix(config.queuePrefix)
 })
 
 // --- Seed: two owners with streams in every state, a viewer, participants on the live ones, a deleted user. ---
