@@ -9,9 +9,9 @@ import { startPlayers } from '../src/viewer-players.js'
 import { waitFor } from '../src/wait.js'
 
 // HLS viewer counts end to end: a real api (consumer + reaper) and two real ingest nodes, each holding a stream
-// published by ffmpeg, with simulated players (own address, own `vs` token) on each. Until any node answers any playback
-// id, one stream's players cannot split over nodes: the sum over nodes is shown with a report fed into the queue under
-// a third node's id, as that node would send it, which then goes silent.
+// published by ffmpeg, with simulated players (own address, own `vs` token) on each. One stream's players split over
+// both nodes (the one not holding it proxies them to the holder, and counts them itself) show up as their total; a
+// report fed into the queue under a third node's id, which then goes silent, shows a stale report leaving the sum.
 
 const stack = await createStackEnv('viewers')
 const api = await startApi(stack, { VIEWER_REPORT_TTL_MS: '3000', REAPER_INTERVAL_MS: '500' })
@@ -75,6 +75,21 @@ t.test("one stream's count is the sum over nodes; a node that goes silent stops 
   t.match(await counted(s1.id, 65), { viewer_count: 65 }, "node a's 40 + node c's 25")
   // Node c says nothing more: its report ages out and the reaper's refresh takes it out of the sum.
   t.match(await counted(s1.id, 40), { viewer_count: 40 }, "node c's stale report no longer counts")
+})
+
+t.test("one stream's players split over both nodes: node b proxies its players to node a and counts them, the api shows the total", async (t) => {
+  await counted(s1.id, 0)
+  const onA = startPlayers({ baseUrl: nodeA.publicUrl, playbackId: s1.playback_id, players: 30, intervalMs: 500, firstAddress: 5_000 })
+  // The playback id of a stream node a holds, asked of node b.
+  const viaB = startPlayers({ baseUrl: nodeB.publicUrl, playbackId: s1.playback_id, players: 45, intervalMs: 500, firstAddress: 6_000 })
+  t.teardown(() => Promise.all([onA.stop(), viaB.stop()]))
+  t.match(await counted(s1.id, 75), { viewer_count: 75 }, "node a's 30 + node b's 45, each player once")
+  const gauge = async (url: string) => Number(/^livestream_ingest_viewers\{[^}]*\} (\d+)$/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? NaN)
+  t.equal(await gauge(nodeA.publicUrl), 30, 'node a counts only the players that asked it (not the 45 node b proxied)')
+  t.equal(await gauge(nodeB.publicUrl), 45, 'node b counts the players it proxied')
+  await viaB.stop()
+  t.match(await counted(s1.id, 30), { viewer_count: 30 }, "node b's players left: its report drops to 0")
+  t.equal(onA.errors + viaB.errors, 0, 'every player request answered, through the proxy too')
 })
 
 t.test('the end of a stream resets its count to 0 and keeps its peak', async (t) => {

@@ -90,7 +90,15 @@ export async function startIngest(config: IngestConfig, log: Logger): Promise<In
   })
   // HLS/DASH viewers: counted in memory from media requests, reported as events (never a database write per request).
   const counting = config.viewers
-    ? viewerCounting({ ...config.viewers, windows, streams: () => live.announced(), send: (draft) => producer.send(draft), log })
+    ? viewerCounting({
+        ...config.viewers,
+        windows,
+        streams: () => live.announced(),
+        send: (draft) => producer.send(draft),
+        // Players proxied from here to the node holding their stream are counted here, where they arrive.
+        edge: { holders: (ids) => directory.holdersOf(ids), nodeId: config.nodeId },
+        log
+      })
     : null
   const viewers = counting?.tracking
   const media = createMediaServer({ config, auth, live, log })

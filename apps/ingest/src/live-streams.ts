@@ -233,7 +233,7 @@ export class LiveStreams {
   private announce(entry: LiveStream): void {
     // Players reaching any node are proxied here from now on (the previous holder, if any, lets go when it sees it).
     this.opts.windows.set(entry.window)
-    this.opts.directory?.claim(entry.playbackId)
+    this.opts.directory?.claim(entry.playbackId, { streamId: entry.streamId, sessionId: entry.sessionId })
     entry.announced = true
     this.stats.published++
     this.opts.producer.send({

@@ -4,6 +4,7 @@ import type { Socket } from 'node:net'
 import type { Logger } from './logger.js'
 import { HOP_HEADER, type MediaProxy } from './media-proxy.js'
 import { parseMediaPath } from './media/media-paths.js'
+import type { Holder } from './playback-directory.js'
 import { checkOperatorBearer } from './operator-auth.js'
 import { MediaRoutes } from './media/media-routes.js'
 import type { MediaWindows } from './media/window.js'
@@ -170,16 +171,24 @@ export function createMediaHttp(opts: MediaHttpOptions): MediaHttpServer {
     const route = parseMediaPath(path)
     if (!route) return fail(res, 404, 'not found')
     const search = new URLSearchParams(q === -1 ? '' : target.slice(q + 1))
-    // A viewer is counted by the node it asks (its address is the player's); the node a request was proxied to does
-    // not count it again.
-    if (method === 'GET' && req.headers[HOP_HEADER] === undefined) opts.viewers?.request(route.id, req, search)
+    // A viewer is counted by the node it asks (its address and `vs` are the player's), the proxied ones too (below);
+    // the node a request was proxied to does not count it again. A client can send the marker itself: that only keeps
+    // its own requests uncounted (and unproxied), never counts anything twice (README, "What counts as a viewer").
+    const counted = method === 'GET' && req.headers[HOP_HEADER] === undefined
+    if (counted) opts.viewers?.request(route.id, req, search)
+    const viewers = counted ? opts.viewers : undefined
+    const onHolder = viewers
+      ? (holder: Holder) => {
+          if (holder.stream) viewers.proxied(route.id, { nodeId: holder.nodeId, ...holder.stream }, req, search)
+        }
+      : undefined
     const answer = (status: number, message: string) => fail(res, status, message)
     routes
       .serve(route, search, res, BASE_HEADERS, method === 'HEAD', answer)
       .then(async (served) => {
         if (served !== 'not-here') return
         // Not held here (or no longer: it moved while the request was held): the node holding it answers.
-        const proxied = opts.proxy ? await opts.proxy.forward(route, path, search, req, res, answer) : 'no-holder'
+        const proxied = opts.proxy ? await opts.proxy.forward(route, path, search, req, res, answer, onHolder) : 'no-holder'
         if (proxied === 'no-holder') answer(404, 'not found')
       })
       .catch((err: unknown) => {

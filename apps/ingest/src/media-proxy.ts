@@ -45,7 +45,11 @@ export class MediaProxy {
 
   /**
    * Answers `req` from the node holding `route.id`, or resolves `no-holder` without touching `res` when no other node
-   * holds it (the caller answers 404). `path` is the request's path, already matched to `route`.
+   * holds it (the caller answers 404). `path` is the request's path, already matched to `route`. `onHolder` learns
+   * the holder of a request about to go upstream (the edge counts its viewer there, see `ViewerTracking.proxied`).
+   *
+   * No header of the client's goes upstream but `accept`: a client's own `x-livestream-proxied-by` never reaches the
+   * holder through here (and a request carrying it is not proxied at all).
    */
   async forward(
     route: MediaRoute,
@@ -53,7 +57,8 @@ export class MediaProxy {
     search: URLSearchParams,
     req: http.IncomingMessage,
     res: http.ServerResponse,
-    fail: (status: number, message: string) => void
+    fail: (status: number, message: string) => void,
+    onHolder?: (holder: Holder) => void
   ): Promise<ProxyAnswer> {
     if (req.headers[HOP_HEADER] !== undefined) return 'no-holder'
     const holder = await this.opts.directory.holderOf(route.id)
@@ -61,6 +66,7 @@ export class MediaProxy {
     const target = upstreamUrl(holder, path, search)
     if (!target) return 'no-holder'
     if (res.destroyed) return 'proxied'
+    onHolder?.(holder)
     this.stats.proxied++
     await this.send(target, route, holder, req, res, fail, true)
     return 'proxied'

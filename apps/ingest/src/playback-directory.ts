@@ -9,6 +9,18 @@ export interface Holder {
   nodeId: string
   /** Its media HTTP origin (`INGEST_INTERNAL_URL`): the playback proxy's only upstream. */
   url: string
+  /**
+   * The stream it holds under this playback id and the `sessionId` of its events, so that a node proxying players to
+   * it can count them and report them as that stream's (README, "What counts as a viewer"). Absent in records written
+   * before they were carried: a proxying node then cannot count those players.
+   */
+  stream?: HeldStream
+}
+
+/** What a holder record says of the stream itself. */
+export interface HeldStream {
+  streamId: number
+  sessionId: string
 }
 
 /**
@@ -64,15 +76,14 @@ const REFRESH_IF_MINE =
  */
 export class PlaybackDirectory {
   private readonly redis: Redis
-  private readonly claimed = new Set<string>()
+  /** Playback ids claimed here, each with the record written for it (the refresh and the release compare it). */
+  private readonly claimed = new Map<string, string>()
   private readonly cache = new Map<string, { holder: Holder | null; until: number }>()
-  private readonly self: string
   private timer: NoOverlapTimer | null = null
   private readonly pending = new Set<Promise<unknown>>()
 
   constructor(private readonly opts: PlaybackDirectoryOptions) {
     this.redis = createRedisClient({ url: opts.redisUrl, role: 'playback-directory', log: opts.log, problemLevel: 'debug' })
-    this.self = JSON.stringify({ nodeId: opts.nodeId, url: opts.internalUrl } satisfies Holder)
   }
 
   get nodeId(): string {
@@ -95,18 +106,25 @@ export class PlaybackDirectory {
     this.timer = everyNoOverlap(() => this.refresh(), this.opts.refreshMs, () => undefined)
   }
 
-  /** From now on this node serves `playbackId`: players reaching other nodes are proxied here. */
-  claim(playbackId: string): void {
-    this.claimed.add(playbackId)
-    this.cache.set(playbackId, { holder: { nodeId: this.opts.nodeId, url: this.opts.internalUrl }, until: Date.now() + LOOKUP_CACHE_MS })
-    this.track(this.redis.set(this.holderKey(playbackId), this.self, 'PX', this.claimTtlMs))
+  /**
+   * From now on this node serves `playbackId`: players reaching other nodes are proxied here. `stream` goes into the
+   * record, so that the nodes proxying to this one can count their players as that stream's viewers.
+   */
+  claim(playbackId: string, stream?: HeldStream): void {
+    const holder: Holder = { nodeId: this.opts.nodeId, url: this.opts.internalUrl, ...(stream ? { stream: { streamId: stream.streamId, sessionId: stream.sessionId } } : {}) }
+    const record = JSON.stringify(holder)
+    this.claimed.set(playbackId, record)
+    this.cache.set(playbackId, { holder, until: Date.now() + LOOKUP_CACHE_MS })
+    this.track(this.redis.set(this.holderKey(playbackId), record, 'PX', this.claimTtlMs))
   }
 
   /** This node no longer serves `playbackId` (the stream ended, or moved to another node). */
   release(playbackId: string): void {
-    if (!this.claimed.delete(playbackId)) return
+    const record = this.claimed.get(playbackId)
+    if (record === undefined) return
+    this.claimed.delete(playbackId)
     this.cache.delete(playbackId)
-    this.track(this.redis.eval(RELEASE_IF_MINE, 1, this.holderKey(playbackId), this.self))
+    this.track(this.redis.eval(RELEASE_IF_MINE, 1, this.holderKey(playbackId), record))
   }
 
   /** The node serving `playbackId`, or null. `fresh` skips the in-memory answer (decisions that end a stream). */
@@ -164,7 +182,7 @@ export class PlaybackDirectory {
   private async refresh(): Promise<void> {
     if (this.claimed.size === 0 || this.redis.status !== 'ready') return
     const batch = this.redis.pipeline()
-    for (const id of this.claimed) batch.eval(REFRESH_IF_MINE, 1, this.holderKey(id), this.self, this.claimTtlMs)
+    for (const [id, record] of this.claimed) batch.eval(REFRESH_IF_MINE, 1, this.holderKey(id), record, this.claimTtlMs)
     await batch.exec().catch((err: unknown) => this.opts.log.warn({ err: { message: (err as Error).message } }, 'playback claims not refreshed'))
   }
 
@@ -177,18 +195,27 @@ export class PlaybackDirectory {
   /** Releases what is still claimed, waits for the writes in flight, and quits. */
   async close(): Promise<void> {
     this.timer?.stop()
-    for (const id of [...this.claimed]) this.release(id)
+    for (const id of [...this.claimed.keys()]) this.release(id)
     await Promise.allSettled([...this.pending])
     await this.redis.quit().catch(() => this.redis.disconnect())
   }
 }
 
-function parseHolder(raw: string | null): Holder | null {
+/**
+ * A holder record: `{nodeId, url}` as every version writes it, plus `stream` from the versions that carry it (a
+ * malformed `stream` is dropped, the holder kept: proxying never depends on it).
+ */
+export function parseHolder(raw: string | null): Holder | null {
   if (!raw) return null
   try {
-    const v = JSON.parse(raw) as Partial<Holder>
+    const v = JSON.parse(raw) as Partial<Holder> & { stream?: Partial<HeldStream> }
     if (typeof v.nodeId !== 'string' || typeof v.url !== 'string' || !/^https?:\/\//.test(v.url)) return null
-    return { nodeId: v.nodeId, url: v.url }
+    const s = v.stream
+    const stream =
+      s && Number.isSafeInteger(s.streamId) && (s.streamId as number) > 0 && typeof s.sessionId === 'string' && s.sessionId.length > 0 && s.sessionId.length <= 128
+        ? { streamId: s.streamId as number, sessionId: s.sessionId }
+        : undefined
+    return { nodeId: v.nodeId, url: v.url, ...(stream ? { stream } : {}) }
   } catch {
     return null
   }

@@ -49,7 +49,10 @@ export interface ViewerCounterOptions {
   maxPerStream: number
   /** Sessions this node holds over all its streams. */
   maxSessions: number
-  /** True while a playback id is live here (its window open and not ended); only those are counted. */
+  /**
+   * True while a playback id is counted here: live here (its window open and not ended), or held by another node this
+   * one proxies its players to (viewer-reports.ts's `EdgeStreams`); only those are counted.
+   */
   live: (playbackId: string) => boolean
   now?: () => number
 }
@@ -156,20 +159,27 @@ export class ViewerCounter {
   /** Forgets sessions not seen within the window, and every session of a stream no longer live here. */
   sweep(): void {
     const oldest = this.now() - this.opts.windowMs
-    for (const [playbackId, stream] of this.streams) {
-      const live = this.opts.live(playbackId)
-      for (const map of [stream.tokens, stream.anonymous]) {
-        for (const [key, s] of map) {
-          if (live && s.lastSeen >= oldest) continue
-          map.delete(key)
-          this.sessions--
-          const left = (stream.groups.get(s.group) ?? 1) - 1
-          if (left > 0) stream.groups.set(s.group, left)
-          else stream.groups.delete(s.group)
-        }
+    for (const [playbackId, stream] of this.streams) this.expire(playbackId, stream, this.opts.live(playbackId) ? oldest : Number.POSITIVE_INFINITY)
+  }
+
+  /** Forgets every session of a playback id now (a proxied stream whose holder went away). */
+  forget(playbackId: string): void {
+    const stream = this.streams.get(playbackId)
+    if (stream) this.expire(playbackId, stream, Number.POSITIVE_INFINITY)
+  }
+
+  private expire(playbackId: string, stream: StreamSessions, oldest: number): void {
+    for (const map of [stream.tokens, stream.anonymous]) {
+      for (const [key, s] of map) {
+        if (s.lastSeen >= oldest) continue
+        map.delete(key)
+        this.sessions--
+        const left = (stream.groups.get(s.group) ?? 1) - 1
+        if (left > 0) stream.groups.set(s.group, left)
+        else stream.groups.delete(s.group)
       }
-      if (stream.tokens.size + stream.anonymous.size === 0) this.streams.delete(playbackId)
     }
+    if (stream.tokens.size + stream.anonymous.size === 0) this.streams.delete(playbackId)
   }
 }
 
@@ -194,20 +204,43 @@ export interface ViewerTrackingOptions extends Omit<ViewerCounterOptions, 'live'
   trustProxyHops: number
 }
 
+/** The stream behind a playback id another node holds, as its holder record says (playback-directory.ts). */
+export interface ProxiedStream {
+  /** The holder's node id. */
+  nodeId: string
+  streamId: number
+  sessionId: string
+}
+
 /** What media HTTP calls: counts a GET of a media route (see `createMediaHttp`). */
 export interface ViewerTracking {
+  /** A GET of a playback id that may be live here (counted only if it is, or is followed as proxied). */
   request(playbackId: string, req: IncomingMessage, search: URLSearchParams): void
+  /**
+   * A GET this node proxies to `stream`'s holder: the player is counted here, where its request arrived (the holder
+   * sees this node's address, and does not count what carries the proxy marker).
+   */
+  proxied(playbackId: string, stream: ProxiedStream, req: IncomingMessage, search: URLSearchParams): void
   total(): number
 }
 
-/** A counter fed from media HTTP requests. */
-export function viewerTracking(counter: ViewerCounter, trustProxyHops: number): ViewerTracking {
+/**
+ * A counter fed from media HTTP requests. `follow` (the edge's streams) is told of every proxied request before it is
+ * counted, so that the counter takes sessions for that playback id.
+ */
+export function viewerTracking(counter: ViewerCounter, trustProxyHops: number, follow?: (playbackId: string, stream: ProxiedStream) => void): ViewerTracking {
+  const request = (playbackId: string, req: IncomingMessage, search: URLSearchParams) => {
+    const token = search.get(VIEWER_TOKEN_PARAM)
+    // Node builds `req.headers` on first use: a player with a token never needs it (unless behind trusted proxies).
+    if (token !== null && VIEWER_TOKEN.test(token)) counter.seenToken(playbackId, token, clientAddress(req, trustProxyHops))
+    else counter.seenAnonymous(playbackId, clientAddress(req, trustProxyHops), req.headers['user-agent'])
+  }
   return {
-    request(playbackId, req, search) {
-      const token = search.get(VIEWER_TOKEN_PARAM)
-      // Node builds `req.headers` on first use: a player with a token never needs it (unless behind trusted proxies).
-      if (token !== null && VIEWER_TOKEN.test(token)) counter.seenToken(playbackId, token, clientAddress(req, trustProxyHops))
-      else counter.seenAnonymous(playbackId, clientAddress(req, trustProxyHops), req.headers['user-agent'])
+    request,
+    proxied(playbackId, stream, req, search) {
+      if (!follow) return
+      follow(playbackId, stream)
+      request(playbackId, req, search)
     },
     total: () => counter.total()
   }
