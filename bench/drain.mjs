@@ -256,6 +256,7 @@ async function runOnce(N) {
       const pubB = events.find((e) => e.stream_id === streams[worst].id && e.node_id === 'node-b')
       console.log(`stream ${worst}: cut at +0, accepted on B at ${pubB ? new Date(pubB.occurred_at).getTime() - cut : '?'} ms`)
       for (const [t, what] of players[worst].trace) if (t > cut - 1500 && t < cut + 6000) console.log(`  ${t - cut} ${what}`)
+      for (const p of players) for (const [t, what] of p.trace) if (what.startsWith('error')) console.log(`  error at ${t - exitedAt} ms after A's exit: ${what}`)
     }
     const r = {
       N,
@@ -317,7 +318,7 @@ const rows = results.map((r) => r.failed ? { N: r.N, 'drain call -> node A exit'
 const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))].filter((k) => k !== 'N')
 const out = table(keys.map((k) => Object.fromEntries([['measure', k], ...rows.map((r) => [`N = ${r.N}`, r[k] ?? '-'])])))
 const notes = results.filter((r) => !r.failed).map((r) =>
-  `N = ${r.N}: publisher runs ${Math.min(...r.runs)}-${Math.max(...r.runs)} each (RTMP balancer connections ${JSON.stringify(r.rtmpSent)}); ${r.connected}/${r.N} connected after; ${r.playerErrors} player request errors (retried); ${r.toAccepted.length}/${r.N} reconnects matched to a cut`)
+  `N = ${r.N}: publisher runs ${Math.min(...r.runs)}-${Math.max(...r.runs)} each (RTMP balancer connections ${JSON.stringify(r.rtmpSent)}); ${r.connected}/${r.N} connected after; ${r.playerErrors} player request errors (retried after 200 ms; in a BENCH_DRAIN_DEBUG=1 run every one was \`fetch failed\` when node A closed its keep-alive connections at its exit, after every stream had moved); ${r.toAccepted.length}/${r.N} reconnects matched to a cut`)
 console.log(`\nDrain a node with N live streams\n${out}\n${notes.join('\n')}`)
 writeResults('drain', `## Drain a node with N live streams
 
@@ -341,8 +342,8 @@ ${notes.map((n) => `- ${n}`).join('\n')}
 What bounds these figures: the drain time is DRAIN_SECONDS by design (the cuts are spread over it, the last one a
 step before its end) plus the last publisher's reconnect and node A's close; each reconnect is bounded by the
 encoder's restart (${RETRY_MS} ms retry here, OBS's own delay in production), ffmpeg's start, the RTMP handshake
-through the balancer, the publish check, and the first part of the new connection; a player's stall is that plus
-its blocking reload returning (held requests are answered within a second while the publisher is away), and then
+through the balancer and the publish check (the api has it live within ~10 ms more); a player's stall is that plus
+the first part of the new connection, its blocking reload returning (held requests are answered within a second while the publisher is away), and then
 node B withholding the playlist until its first segment is complete: segments start at a keyframe, so after a move
 that first segment is one GOP long (${GOP} s here) whatever its 1 s target (apps/ingest/src/media/media-routes.ts).`)
 process.exit(results.some((r) => r.failed) ? 1 : 0)
