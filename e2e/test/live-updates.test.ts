@@ -2,7 +2,7 @@ import t from 'tap'
 import { ApiUser } from '../src/api-client.js'
 import { publishClipLoop } from '../src/ffmpeg.js'
 import type { Managed } from '../src/process.js'
-import { openSse, type SseConnection, type SseEvent } from '../src/sse-client.js'
+import { openSse, type SseConnection, type SseEvent } from '@livestream/api/testing/sse-client'
 import { createStackEnv, startApi, startIngest } from '../src/stack.js'
 import { waitFor } from '../src/wait.js'
 

@@ -5,7 +5,7 @@ import { newEventId, type StreamEvent } from '@livestream/events'
 import { testQueuePrefix } from '@livestream/events/testing'
 import { buildApp } from '../src/app.js'
 import { as, dropRedisPrefix, register, testConfig, type TestUser } from './helper.js'
-import { openSse, type SseConnection, type SseEvent } from './sse-client.js'
+import { openSse, type SseConnection, type SseEvent } from '../src/testing/sse-client.js'
 
 // Two apps over one database and one Redis prefix: two api processes of one deployment, as far as live updates go.
 const db = await createTestDatabase('ls_api_sse')

@@ -26,8 +26,7 @@ export interface SseConnection {
 }
 
 /**
- * A minimal SSE client over node:http for tests (a copy of e2e/src/sse-client.ts: the api's tests cannot import the
- * e2e package, which depends on the api): it parses the stream as the EventSource specification says
+ * A minimal SSE client over node:http for tests (the api's own and e2e's, as `@livestream/api/testing/sse-client`): it parses the stream as the EventSource specification says
  * (`id:`, `event:`, `data:`, comments, `retry:`), keeps everything it received and lets a test await an event.
  */
 export function openSse(url: string, headers: Record<string, string> = {}): Promise<SseConnection> {
