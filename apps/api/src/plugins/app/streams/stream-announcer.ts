@@ -46,9 +46,12 @@ export function createStreamAnnouncer(deps: { store: StreamStore; outbox: Outbox
 
   /** The event an entry stands for, or undefined when its stream (or participation) is gone. */
   async function eventOf(e: OutboxEntry): Promise<PlatformEvent | undefined> {
-    const row = await store.byId(e.streamId)
+    // Side by side: two reads on the announcement's path, after the commit, for every participant change.
+    const [row, participant] = await Promise.all([
+      store.byId(e.streamId),
+      e.participantUserId === null ? undefined : store.participant(e.streamId, e.participantUserId)
+    ])
     if (!row) return undefined
-    const participant = e.participantUserId === null ? undefined : await store.participant(e.streamId, e.participantUserId)
     if (e.participantUserId !== null && !participant) return undefined
     return {
       id: e.eventId,
