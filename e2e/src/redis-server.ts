@@ -28,6 +28,8 @@ export class OwnRedis {
     ], { PATH: process.env.PATH })
     await waitFor('own redis', async () => {
       const c = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+      // Refused while the server starts: connect() rejects and waitFor asks again; the event itself is not news.
+      c.on('error', () => {})
       try {
         await c.connect()
         return (await c.ping()) === 'PONG'
