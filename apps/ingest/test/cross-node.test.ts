@@ -7,12 +7,11 @@ import { Redis } from 'ioredis'
 import { testQueuePrefix } from '@livestream/events/testing'
 import { EventsProducer } from '../src/events-producer.js'
 import { LiveStreams } from '../src/live-streams.js'
-import { closeMediaHttp, createMediaHttp } from '../src/media-http.js'
 import { HOP_HEADER, MediaProxy } from '../src/media-proxy.js'
 import type { MediaPacket } from '../src/media/cmaf-packager.js'
 import { MediaWindows } from '../src/media/window.js'
 import { PlaybackDirectory } from '../src/playback-directory.js'
-import { dropRedisPrefix, tempDir } from './helper.js'
+import { dropRedisPrefix, serveMedia, tempDir, TEST_PACKAGING } from './helper.js'
 import { makeFlv } from './media/helpers/ffmpeg.js'
 import { flvPackets } from './media/helpers/package.js'
 
@@ -41,11 +40,8 @@ async function node(t: Test, nodeId: string, internalUrl = `http://${nodeId}.inv
   const windows = new MediaWindows()
   const live = new LiveStreams({
     windows,
-    segmentSeconds: 1,
-    partSeconds: 0.25,
-    windowSegments: 4,
+    ...TEST_PACKAGING,
     reconnectWindowMs: 60_000,
-    mediaRetentionMs: 300,
     playbackBaseUrl: internalUrl,
     producer,
     log,
@@ -136,26 +132,11 @@ t.test('media HTTP answers a playback id another node holds by proxying to it: o
 
   const directory = new PlaybackDirectory({ redisUrl: REDIS_URL, prefix, nodeId: 'edge', internalUrl: 'http://edge.invalid', refreshMs: 1_000, timelineTtlMs: 60_000, log })
   const proxy = new MediaProxy({ directory, timeoutMs: 300, log })
-  const server = createMediaHttp({
-    windows: new MediaWindows(),
-    host: '127.0.0.1',
-    port: 0,
-    requestTimeout: 2_000,
-    headersTimeout: 1_000,
-    health: () => ({ ok: true, detail: {} }),
-    ready: () => ({ ok: true, detail: {} }),
-    metrics: () => '',
-    proxy,
-    log
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
+  const { base } = await serveMedia(t, { proxy, log })
   t.teardown(async () => {
-    await closeMediaHttp(server)
     proxy.close()
     await directory.close()
   })
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   await redis.set(`${prefix}:playback:held:holder`, JSON.stringify({ nodeId: 'origin', url: holderUrl }))
   await redis.set(`${prefix}:playback:ftp:holder`, JSON.stringify({ nodeId: 'origin', url: 'ftp://127.0.0.1/' }))
 

@@ -5,7 +5,9 @@ import { once } from 'node:events'
 import net from 'node:net'
 import { Writable } from 'node:stream'
 import pino, { type Logger } from 'pino'
-import { MediaWindow, type TrackInfo, type TrackKind, type TrackWindow } from '../src/media/window.js'
+import type { AddressInfo } from 'node:net'
+import { closeMediaHttp, createMediaHttp, type MediaHttpOptions, type MediaHttpServer } from '../src/media-http.js'
+import { MediaWindow, MediaWindows, type TrackInfo, type TrackKind, type TrackWindow } from '../src/media/window.js'
 import { Redis } from 'ioredis'
 import { dropTestPrefix } from '@livestream/events/testing'
 
@@ -92,3 +94,32 @@ export async function freePort(): Promise<number> {
   await new Promise((r) => srv.close(r))
   return port
 }
+
+/**
+ * Media HTTP listening on a free loopback port for one test: healthy, ready, no metrics, silent, unless `overrides`
+ * say otherwise; closed at the test's teardown (registered first, so it runs before the test's own).
+ */
+export async function serveMedia(
+  t: { teardown(fn: () => Promise<void>): void },
+  overrides: Partial<MediaHttpOptions> = {}
+): Promise<{ server: MediaHttpServer; base: string }> {
+  const server = createMediaHttp({
+    windows: new MediaWindows(),
+    host: '127.0.0.1',
+    port: 0,
+    requestTimeout: 2_000,
+    headersTimeout: 1_000,
+    health: () => ({ ok: true, detail: {} }),
+    ready: () => ({ ok: true, detail: {} }),
+    metrics: () => '',
+    log: pino({ level: 'silent' }),
+    ...overrides
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => closeMediaHttp(server))
+  return { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }
+}
+
+/** Short packaging for tests that feed a clip to live streams: 1 s segments of 0.25 s parts, 4 kept, 300 ms retention. */
+export const TEST_PACKAGING = { segmentSeconds: 1, partSeconds: 0.25, windowSegments: 4, mediaRetentionMs: 300 } as const

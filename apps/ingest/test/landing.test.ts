@@ -1,25 +1,7 @@
 import t from 'tap'
-import { once } from 'node:events'
-import type { AddressInfo } from 'node:net'
-import pino from 'pino'
-import { closeMediaHttp, createMediaHttp } from '../src/media-http.js'
-import { MediaWindows } from '../src/media/window.js'
+import { serveMedia } from './helper.js'
 
-const server = createMediaHttp({
-  windows: new MediaWindows(),
-  host: '127.0.0.1',
-  port: 0,
-  requestTimeout: 2_000,
-  headersTimeout: 1_000,
-  health: () => ({ ok: true, detail: {} }),
-  ready: () => ({ ok: true, detail: {} }),
-  metrics: () => '',
-  log: pino({ level: 'silent' })
-})
-server.listen(0, '127.0.0.1')
-await once(server, 'listening')
-const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-t.teardown(() => closeMediaHttp(server))
+const { base } = await serveMedia(t)
 
 t.test('/ on the media server answers with what it serves, in the envelope, instead of a 404', async (t) => {
   const res = await fetch(`${base}/`)

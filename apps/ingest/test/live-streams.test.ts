@@ -4,7 +4,7 @@ import { EventsProducer } from '../src/events-producer.js'
 import { LiveStreams, type LiveStreamsOptions } from '../src/live-streams.js'
 import { MediaWindows } from '../src/media/window.js'
 import { testQueuePrefix } from '@livestream/events/testing'
-import { dropRedisPrefix } from './helper.js'
+import { dropRedisPrefix, TEST_PACKAGING } from './helper.js'
 import type { MediaPacket } from '../src/media/cmaf-packager.js'
 import { makeFlv } from './media/helpers/ffmpeg.js'
 import { flvPackets } from './media/helpers/package.js'
@@ -35,11 +35,8 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }, over: Parti
   const windows = new MediaWindows()
   const live = new LiveStreams({
     windows,
-    segmentSeconds: 1,
-    partSeconds: 0.25,
-    windowSegments: 4,
+    ...TEST_PACKAGING,
     reconnectWindowMs: 300,
-    mediaRetentionMs: 300,
     playbackBaseUrl: 'http://127.0.0.1:1',
     producer,
     log,

@@ -5,18 +5,15 @@ import pino from 'pino'
 import { testQueuePrefix } from '@livestream/events/testing'
 import { EventsProducer } from '../src/events-producer.js'
 import { LiveStreams, PACKAGING_SAMPLE_EVERY } from '../src/live-streams.js'
-import { closeMediaHttp, createMediaHttp } from '../src/media-http.js'
 import { MediaWindows } from '../src/media/window.js'
 import type { MediaPacket } from '../src/media/cmaf-packager.js'
 import { IngestMetrics, TrafficCounter } from '../src/metrics.js'
 import { PublishAuth } from '../src/publish-auth.js'
-import { dropRedisPrefix, tempDir } from './helper.js'
+import { dropRedisPrefix, serveMedia, tempDir, TEST_PACKAGING } from './helper.js'
 import { makeFlv } from './media/helpers/ffmpeg.js'
 import { flvPackets } from './media/helpers/package.js'
 // @ts-expect-error: a plain ES module of the repo's scripts, without types
 import { kitProblems } from '../../../scripts/infra/metrics-kit.mjs'
-
-
 
 const log = pino({ level: 'silent' })
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -37,11 +34,8 @@ const feeds = new Map<string, (p: MediaPacket) => void>()
 const windows = new MediaWindows()
 const live = new LiveStreams({
   windows,
-  segmentSeconds: 1,
-  partSeconds: 0.25,
-  windowSegments: 4,
+  ...TEST_PACKAGING,
   reconnectWindowMs: 60_000,
-  mediaRetentionMs: 300,
   playbackBaseUrl: 'http://127.0.0.1:1',
   producer,
   observer: metrics.observer,
@@ -185,22 +179,8 @@ t.test('every metric the operations kit queries (infra/metrics.json) is exported
 })
 
 t.test('media HTTP serves them at /metrics in the Prometheus text format', async (t) => {
-  const server = createMediaHttp({
-    windows,
-    host: '127.0.0.1',
-    port: 0,
-    requestTimeout: 2_000,
-    headersTimeout: 1_000,
-    health: () => ({ ok: true, detail: {} }),
-    ready: () => ({ ok: true, detail: {} }),
-    metrics: () => metrics.render(),
-    log
-  })
+  const { server, base } = await serveMedia(t, { windows, metrics: () => metrics.render(), log })
   media.watch(server)
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => closeMediaHttp(server))
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   const res = await fetch(`${base}/metrics`)
   t.equal(res.status, 200)
   t.equal(res.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8')

@@ -14,7 +14,7 @@ import type { MediaPacket } from '../src/media/cmaf-packager.js'
 import { MediaWindows } from '../src/media/window.js'
 import { PlaybackDirectory, parseHolder } from '../src/playback-directory.js'
 import { viewerCounting } from '../src/viewer-reports.js'
-import { dropRedisPrefix, tempDir } from './helper.js'
+import { dropRedisPrefix, tempDir, TEST_PACKAGING } from './helper.js'
 import { makeFlv } from './media/helpers/ffmpeg.js'
 import { flvPackets } from './media/helpers/package.js'
 
@@ -68,11 +68,8 @@ async function node(t: Test, nodeId: string) {
   const feeds = new Map<string, (p: MediaPacket) => void>()
   const live = new LiveStreams({
     windows,
-    segmentSeconds: 1,
-    partSeconds: 0.25,
-    windowSegments: 4,
+    ...TEST_PACKAGING,
     reconnectWindowMs: 60_000,
-    mediaRetentionMs: 300,
     playbackBaseUrl: url,
     producer,
     log,

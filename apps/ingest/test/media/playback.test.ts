@@ -1,13 +1,10 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import pino from 'pino'
-import { closeMediaHttp, createMediaHttp } from '../../src/media-http.js'
+import { serveMedia } from '../helper.js'
 import { MediaWindow, MediaWindows, type TrackInfo, type TrackWindow } from '../../src/media/window.js'
 
 // Real CMAF bytes (fragmented MP4 from ffmpeg, one moof+mdat per ~1/3 s) in a window, then read back by ffmpeg's own
@@ -97,21 +94,7 @@ t.test('ffmpeg plays the window as ordinary HLS and as DASH', { skip: hasFfmpeg 
   }
   const windows = new MediaWindows()
   windows.set(w)
-  const server = createMediaHttp({
-    windows,
-    host: '127.0.0.1',
-    port: 0,
-    requestTimeout: 5_000,
-    headersTimeout: 2_000,
-    health: () => ({ ok: true, detail: {} }),
-    ready: () => ({ ok: true, detail: {} }),
-    metrics: () => '',
-    log: pino({ level: 'silent' })
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => closeMediaHttp(server))
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const { base } = await serveMedia(t, { windows, requestTimeout: 5_000, headersTimeout: 2_000 })
 
   const decode = async (url: string, ...limit: string[]) => {
     const args = ['-hide_banner', '-nostats', '-loglevel', 'info', '-i', url, '-map', '0', ...limit, '-f', 'null', '-']
