@@ -1,5 +1,6 @@
 import type { Worker } from 'bullmq'
 import type { Redis } from 'ioredis'
+import { settledWithin } from '../settled-within.js'
 
 /**
  * Closes a BullMQ worker and its connection within `graceMs`. A worker waits for its jobs in flight, and, with Redis
@@ -7,16 +8,7 @@ import type { Redis } from 'ioredis'
  * held are taken up again by another worker once their lock lapses (delivery is at least once).
  */
 export async function closeWorker(worker: Worker, connection: Redis, graceMs = 5_000): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  const closed = await Promise.race([
-    worker.close().then(() => true, () => true),
-    new Promise<false>((resolve) => {
-      timer = setTimeout(() => resolve(false), graceMs)
-      timer.unref()
-    })
-  ])
-  clearTimeout(timer)
-  if (!closed) void worker.close(true).catch(() => undefined)
+  if (!(await settledWithin(worker.close(), graceMs))) void worker.close(true).catch(() => undefined)
   await connection.quit().catch(() => connection.disconnect())
   connection.disconnect()
 }

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import { Queue } from 'bullmq'
 import { STREAM_EVENTS_QUEUE } from '@livestream/events'
 import { WEBHOOK_DELIVERIES_QUEUE } from '../webhooks/webhooks-service.js'
+import { settledWithin } from '../../../settled-within.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -31,8 +32,7 @@ export default fp(
     app.decorate('observedQueues', queues)
     // Before the redis plugin's onClose quits the connection they use; bounded, as Redis may be gone.
     app.addHook('preClose', async () => {
-      const closing = Promise.all([...queues.values()].map((q) => q.close().catch(() => undefined)))
-      await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, 2_000).unref())])
+      await settledWithin(Promise.all([...queues.values()].map((q) => q.close().catch(() => undefined))), 2_000)
     })
   },
   { name: 'observed-queues', dependencies: ['redis'] }

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis'
 import { createWebhookSender } from './webhook-sender.js'
 import { createWebhooksService, WEBHOOK_DELIVERIES_QUEUE, type WebhooksService } from './webhooks-service.js'
 import type { Resolver, SsrfPolicy } from './ssrf-guard.js'
+import { settledWithin } from '../../../settled-within.js'
 
 const ENQUEUE_TIMEOUT_MS = 2_000
 
@@ -70,7 +71,7 @@ export default fp(
     })
     app.addHook('onClose', async () => {
       // Bounded: BullMQ's close waits for a connection that, with Redis away, may never come.
-      await Promise.race([queue.close().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 2_000).unref())])
+      await settledWithin(queue.close(), 2_000)
       await connection.quit().catch(() => connection.disconnect())
       connection.disconnect()
       sender.close()
