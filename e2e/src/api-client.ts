@@ -19,6 +19,7 @@ export interface StreamView {
   rtmp_url?: string
   ingest_node_id?: string | null
   ended_reason?: string | null
+  started_at?: string | null
 }
 
 /** A tiny client for one user of the api under test. */

@@ -2,7 +2,7 @@ import t from 'tap'
 import { Queue } from 'bullmq'
 import { Redis } from 'ioredis'
 import mysql from 'mysql2/promise'
-import { STREAM_EVENTS_QUEUE, newEventId, type StreamEvent } from '@livestream/events'
+import { DEFAULT_JOB_OPTIONS, STREAM_EVENTS_QUEUE, newEventId, type StreamEvent } from '@livestream/events'
 import { ApiUser } from '../src/api-client.js'
 import { probeCmaf, publishTestClip } from '../src/ffmpeg.js'
 import { dashRepresentations, hlsCmafSegments, hlsMediaPlaylists } from '../src/manifests.js'
@@ -165,20 +165,24 @@ t.test('a duplicate event and an unpublish delivered before its publish leave th
     reason: 'publisher-left'
   }
   // The unpublish overtakes its publish, and the publish is delivered twice under two job ids (at-least-once).
-  await queue.add(unpublished.type, unpublished, { jobId: unpublished.id })
-  await waitFor('unpublish applied', async () => (await ledger(stream.id)).length === 1)
-  await queue.add(published.type, published, { jobId: published.id })
-  await queue.add(published.type, published, { jobId: `${published.id}-redelivery` })
-  await waitFor('both deliveries handled', async () => {
-    const counts = await queue.getJobCounts('wait', 'active', 'delayed')
-    return (counts.wait ?? 0) + (counts.active ?? 0) + (counts.delayed ?? 0) === 0
+  const opts = { ...DEFAULT_JOB_OPTIONS, backoff: { type: 'fixed', delay: 300 } }
+  await queue.add(unpublished.type, unpublished, { ...opts, jobId: unpublished.id })
+  await waitFor('the unpublish tried and put back', async () => ((await queue.getJob(unpublished.id))?.attemptsMade ?? 0) >= 1)
+  t.equal((await owner.stream(stream.id)).status, 'pending', 'an unpublish that overtook its publish does not end the stream')
+  t.same(await ledger(stream.id), [], 'and is not in the ledger')
+  await queue.add(published.type, published, { ...opts, jobId: published.id })
+  await queue.add(published.type, published, { ...opts, jobId: `${published.id}-redelivery` })
+  await waitFor('all deliveries handled', async () => {
+    const counts = await queue.getJobCounts('wait', 'active', 'delayed', 'failed')
+    return Object.values(counts).every((n) => n === 0)
   })
   const s = await owner.stream(stream.id)
-  t.equal(s.status, 'ended', 'ended stays ended: nothing moves backwards')
+  t.equal(s.status, 'ended', 'the retried unpublish ended it')
+  t.ok(s.started_at, 'after it went live')
   t.same(
     (await ledger(stream.id)).map((r) => `${r.type}:${r.outcome}`),
-    ['stream.unpublished:applied', 'stream.published:stale'],
-    'the duplicate left no second row; the late publish is recorded and ignored'
+    ['stream.published:applied', 'stream.unpublished:applied'],
+    'the publish first, then its unpublish; the duplicate left no second row'
   )
 })
 

@@ -4,7 +4,7 @@ import { createDbClient, streamEvents, streamParticipants, streams, users } from
 import { createTestDatabase } from '@livestream/db/testing'
 import { newEventId, type StreamEvent } from '@livestream/events'
 import { handleStreamEvent } from '../../src/workers/stream-events-consumer.js'
-import { createStreamsService, ViewerNotJoinedError } from '../../src/plugins/app/streams/streams-service.js'
+import { createStreamsService, PublishNotAppliedError, ViewerNotJoinedError } from '../../src/plugins/app/streams/streams-service.js'
 
 const tdb = await createTestDatabase('ls_apply')
 const client = createDbClient({ url: tdb.url, multipleStatements: true })
@@ -68,13 +68,6 @@ t.test('concurrent deliveries of one event apply it once', async (t) => {
   const outcomes = await Promise.all(Array.from({ length: 8 }, () => applyStreamEvent(e, deps)))
   t.equal(outcomes.filter((o) => o === 'applied').length, 1)
   t.equal(outcomes.filter((o) => o === 'duplicate').length, 7)
-})
-
-t.test('an unpublish before its publish ends the stream, and the late publish is recorded as stale', async (t) => {
-  const s = await service.create(ownerId, 'out of order')
-  t.equal(await applyStreamEvent(unpublished(s.id), deps), 'applied')
-  t.equal(await applyStreamEvent(published(s.id), deps), 'stale')
-  t.equal((await statusOf(s.id)).status, 'ended')
 })
 
 t.test('a reconnect through another node moves playback; the old node cannot end the stream', async (t) => {
@@ -146,6 +139,21 @@ t.test('a leave delivered before its join fails (and is retried by the queue) wi
   t.equal(rows.length, 0, 'not in the ledger, so its retry is not a duplicate')
   t.equal(await applyStreamEvent({ ...base(s.id), type: 'viewer.joined', id: newEventId(), userId: viewerId }, deps), 'applied')
   t.equal(await applyStreamEvent(left, deps), 'applied')
+})
+
+t.test('an unpublish delivered before its publish fails (and is retried by the queue) without touching anything', async (t) => {
+  const s = await service.create(ownerId, 'unpublish race')
+  const pub = published(s.id)
+  const unpub = unpublished(s.id)
+  await t.rejects(applyStreamEvent(unpub, deps), PublishNotAppliedError)
+  t.equal((await statusOf(s.id)).status, 'pending', 'the stream is not ended by an unpublish that overtook its publish')
+  t.equal((await db.select().from(streamEvents).where(eq(streamEvents.eventId, unpub.id))).length, 0, 'not in the ledger, so its retry is not a duplicate')
+  t.equal(await applyStreamEvent(pub, deps), 'applied', 'the publish then applies')
+  t.equal(await applyStreamEvent(unpub, deps), 'applied', 'and the retried unpublish ends the stream')
+  const row = await statusOf(s.id)
+  t.equal(row.status, 'ended')
+  t.ok(row.startedAt, 'it was live, its start recorded, before it ended')
+  t.equal(await applyStreamEvent(unpublished(s.id), deps), 'stale', 'an unpublish of an ended stream changes nothing')
 })
 
 t.test('concurrent deliveries of one join, and of joins and an end racing on one stream, stay consistent', async (t) => {

@@ -8,9 +8,15 @@ import { availabilityStart, type MediaWindow, type Segment, type TrackKind, type
  * Choices:
  * - `SegmentTemplate` + `SegmentTimeline`, `$Number$` = msn, `t` = `baseMediaDecodeTime`, each track's own timescale;
  *   one AdaptationSet per track.
- * - A new Period at each discontinuity (the packager marks reconnects and init changes so). A Period's place on the
- *   wall clock is fixed the first time it is rendered, from its first segment's `programDateTime`, and kept for the
- *   window's life so that later MPDs never move it; `presentationTimeOffset` maps each track's decode times onto it.
+ * - A new Period at each discontinuity (the packager marks reconnects and init changes so). A Period's place is fixed
+ *   the first time it is rendered and kept for the window's life, so that later MPDs never move it. The window's first
+ *   Period sits at its first segment's `programDateTime`. A later one follows its predecessor on the media timeline
+ *   (the packager carries one millisecond timeline through reconnects and init changes), so the two neither overlap
+ *   nor leave a gap, unless the publisher was away longer than `PERIOD_GAP_MS` by the wall clock: then it sits at its
+ *   own date, never earlier than where the media timeline puts it. Arrival times jitter and encoders send their first
+ *   half second in a burst; placing an init change by them overlapped or split the two Periods, and dash.js stalled at
+ *   the boundary. `presentationTimeOffset` maps each track's decode times onto its Period from the same media time, so
+ *   audio and video stay as the encoder timed them.
  * - The segment being written is listed with the target duration (its real one is unknown until it closes; the next
  *   MPD corrects it). With `availabilityTimeOffset` = segment target - part target it becomes available once its
  *   first part is: media HTTP answers such a request with chunked transfer, one part at a time.
@@ -24,8 +30,29 @@ const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/"/g, '&quot
 interface Anchors {
   /** `availabilityStartTime`, epoch ms. */
   ast: number
-  /** By Period id (its discontinuity sequence number): start in ms after `ast`, and the `presentationTimeOffset` of each track. */
-  periods: Map<number, { startMs: number; pto: Map<TrackKind, number> }>
+  /**
+   * By Period id (its discontinuity sequence number): start in ms after `ast`, the media time (ms on the packager's
+   * timeline) of the leader's first segment in it, and the `presentationTimeOffset` of each track.
+   */
+  periods: Map<number, PeriodAnchor>
+}
+
+interface PeriodAnchor {
+  startMs: number
+  mediaMs: number
+  pto: Map<TrackKind, number>
+}
+
+/**
+ * A publisher away for longer than this (by the wall clock) leaves a gap between the Periods before and after, as long
+ * as it was away: the player's clock stays the wall clock. Shorter, the next Period follows on without a gap.
+ */
+export const PERIOD_GAP_MS = 1000
+
+/** Media time (ms) of a segment: its decode time over the timescale of the init it needs. */
+function mediaMsOf(track: TrackWindow, seg: Segment): number {
+  const ts = track.inits.get(seg.initVersion)?.info.timescale ?? track.info?.timescale ?? 1000
+  return (seg.baseMediaDecodeTime * 1000) / ts
 }
 
 /**
@@ -55,9 +82,18 @@ export function renderMpd(w: MediaWindow, anchors: Anchors, now = Date.now()): s
   const id = w.playbackId
 
   const leaderPeriods = periodsOf(leader)
-  // Fix new Periods on the wall clock from the leader's first segment in them.
+  // Fix new Periods from the leader's first segment in them.
   for (const { seg, period } of leaderPeriods) {
-    if (!anchors.periods.has(period)) anchors.periods.set(period, { startMs: Math.max(0, seg.programDateTime - anchors.ast), pto: new Map() })
+    if (anchors.periods.has(period)) continue
+    const mediaMs = mediaMsOf(leader, seg)
+    const byDate = Math.max(0, seg.programDateTime - anchors.ast)
+    const before = anchors.periods.get(period - 1)
+    let startMs = byDate
+    if (before) {
+      const byMedia = before.startMs + Math.max(0, mediaMs - before.mediaMs)
+      startMs = byDate - byMedia > PERIOD_GAP_MS ? byDate : byMedia
+    }
+    anchors.periods.set(period, { startMs, mediaMs, pto: new Map() })
   }
   const periodIds = [...new Set(leaderPeriods.map((p) => p.period))]
   const target = latencyTargetMs(w)
@@ -78,7 +114,7 @@ export function renderMpd(w: MediaWindow, anchors: Anchors, now = Date.now()): s
   const ended = w.ended
   if (ended) {
     const last = leader.segments.at(-1) as Segment
-    const p = anchors.periods.get(periodIds.at(-1) as number) as { startMs: number }
+    const p = anchors.periods.get(periodIds.at(-1) as number) as PeriodAnchor
     const ts = leader.info.timescale
     const pto = ptoFor(anchors, periodIds.at(-1) as number, leader, leaderPeriods)
     mpdAttrs.push(`mediaPresentationDuration="${ISO_DURATION(p.startMs / 1000 + (last.baseMediaDecodeTime - pto) / ts + last.duration)}"`)
@@ -94,7 +130,7 @@ export function renderMpd(w: MediaWindow, anchors: Anchors, now = Date.now()): s
   )
 
   for (const period of periodIds) {
-    const anchor = anchors.periods.get(period) as { startMs: number }
+    const anchor = anchors.periods.get(period) as PeriodAnchor
     out.push(`  <Period id="p${period}" start="${ISO_DURATION(anchor.startMs / 1000)}">`)
     for (const track of tracks) {
       const mine = periodsOf(track).filter((p) => p.period === period)
@@ -142,14 +178,18 @@ export function renderMpd(w: MediaWindow, anchors: Anchors, now = Date.now()): s
   return out.join('\n') + '\n'
 }
 
-/** A track's `presentationTimeOffset` in a Period: its decode time at the Period's start, fixed the first time. */
+/**
+ * A track's `presentationTimeOffset` in a Period: its decode time at the Period's start, from the media time of the
+ * leader's first segment in it (all tracks share the packager's timeline), fixed the first time.
+ */
 function ptoFor(anchors: Anchors, period: number, track: TrackWindow, mine: Array<{ seg: Segment; period: number }>): number {
-  const p = anchors.periods.get(period) as { startMs: number; pto: Map<TrackKind, number> }
+  const p = anchors.periods.get(period) as PeriodAnchor
   let pto = p.pto.get(track.kind)
   if (pto === undefined) {
     const seg = (mine.find((m) => m.period === period) as { seg: Segment }).seg
-    const ts = track.info?.timescale ?? 1000
-    pto = Math.max(0, seg.baseMediaDecodeTime - Math.round(((seg.programDateTime - anchors.ast - p.startMs) * ts) / 1000))
+    const ts = track.inits.get(seg.initVersion)?.info.timescale ?? track.info?.timescale ?? 1000
+    // Never above the track's first decode time in the Period: nothing of it may fall before the Period's start.
+    pto = Math.max(0, Math.min(seg.baseMediaDecodeTime, Math.round((p.mediaMs * ts) / 1000)))
     p.pto.set(track.kind, pto)
   }
   return pto

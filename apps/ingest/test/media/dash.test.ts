@@ -1,5 +1,5 @@
 import t from 'tap'
-import { DashManifests, latencyTargetMs } from '../../src/media/dash.js'
+import { DashManifests, latencyTargetMs, PERIOD_GAP_MS } from '../../src/media/dash.js'
 import { fakeWindow, T0, writeSegment } from '../helper.js'
 
 interface XmlNode {
@@ -144,4 +144,33 @@ t.test('an ended broadcast states its duration and stops asking for updates', as
 
 t.test('no MPD before the first segment', async (t) => {
   t.equal(new DashManifests().mpd(fakeWindow()), null)
+})
+
+t.test('a Period after an init change or a short reconnect follows its predecessor on the media timeline, whatever the arrival dates say', async (t) => {
+  // Segments of 2 s on one timeline; the third starts a new Period. Its first sample arrived `skewMs` after (or, with
+  // the encoder's first-second burst behind the first Period, before) where the media timeline puts it.
+  const cases: Array<[string, number, number]> = [
+    ['dated 500 ms early (the burst)', -500, 4],
+    ['dated 300 ms late (jitter, a quick reconnect)', 300, 4],
+    [`dated ${PERIOD_GAP_MS} ms late`, PERIOD_GAP_MS, 4],
+    ['dated 3 s late (a publisher away for 3 s)', 3000, 7]
+  ]
+  for (const [name, skewMs, start] of cases) {
+    const w = fakeWindow()
+    writeSegment(w)
+    writeSegment(w)
+    for (const track of w.tracks.values()) {
+      const ts = track.info?.timescale as number
+      // Audio starts its segment 10 ms after the video keyframe, as the follower does.
+      const lead = track.kind === 'audio' ? Math.round(0.01 * ts) : 0
+      track.openSegment({ msn: 2, baseMediaDecodeTime: 4 * ts + lead, programDateTime: T0 + 4000 + skewMs + (lead ? 10 : 0), discontinuity: true, initVersion: 0 })
+      for (let i = 0; i < 4; i++) track.addPart({ duration: 0.5, independent: true, bytes: Buffer.alloc(10) })
+      track.closeSegment()
+    }
+    const mpd = parseXml(new DashManifests().mpd(w)?.toString() as string)
+    const periods = all(mpd, 'Period')
+    t.same(periods.map((p) => seconds(p.attrs.start)), [0, start], `${name}: the second Period starts at ${start} s`)
+    const ptos = all(periods[1] as XmlNode, 'SegmentTemplate').map((s) => Number(s.attrs.presentationTimeOffset))
+    t.same(ptos, [4 * 90_000, 4 * 48_000], `${name}: each track's offset is the Period's media start in its timescale (audio keeps its 10 ms)`)
+  }
 })

@@ -22,9 +22,19 @@ export interface ParticipantRow {
 /**
  * What became of an event: `applied`, `duplicate` (its id is already in the ledger: nothing happens), or why it changed
  * nothing (`stale`, `unknown-stream`, `other-node`, `anonymous-viewer`). `not-joined`: a leave whose join is not applied
- * yet; nothing is written and the caller retries.
+ * yet; `not-published`: an unpublish whose publish is not applied yet (the stream is still pending). For those two
+ * nothing is written and the caller retries.
  */
-export type EventOutcome = 'applied' | 'duplicate' | 'stale' | 'unknown-stream' | 'other-node' | 'anonymous-viewer' | 'not-joined' | 'unchanged'
+export type EventOutcome =
+  | 'applied'
+  | 'duplicate'
+  | 'stale'
+  | 'unknown-stream'
+  | 'other-node'
+  | 'anonymous-viewer'
+  | 'not-joined'
+  | 'not-published'
+  | 'unchanged'
 
 export interface Page {
   page: number
@@ -80,7 +90,7 @@ const eventBatch = (effect: string[], outcome: string, announced = true) =>
     ...effect,
     `SET @o = ${outcome}`,
     `INSERT INTO stream_events (event_id, type, stream_id, node_id, session_id, outcome, occurred_at)
-     SELECT ?, ?, ?, ?, ?, @o, ? FROM DUAL WHERE @o <> 'not-joined'`,
+     SELECT ?, ?, ?, ?, ?, @o, ? FROM DUAL WHERE @o NOT IN ('not-joined', 'not-published')`,
     ...(announced ? [`${OUTBOX_INSERT} SELECT ?, ?, ?, ?, ?, ? FROM DUAL WHERE @o = 'applied'`] : []),
     'COMMIT',
     'SELECT @o AS outcome'
@@ -104,10 +114,12 @@ const EVENT_SQL = {
     ],
     "IF(@n + ROW_COUNT() > 0, 'applied', IF(EXISTS (SELECT 1 FROM streams WHERE id = ?), 'stale', 'unknown-stream'))"
   ),
-  // Only the node that holds the stream may end it; every open participation closes at the same instant.
+  // Only the node that holds the stream may end it; every open participation closes at the same instant. An unpublish
+  // always follows its publish, so one that finds the stream pending overtook it (concurrent consumers): retried.
   unpublished: eventBatch(
-    [`${END} AND NOT (${ON_OTHER_NODE})`, 'SET @n = ROW_COUNT()', `${CLOSE_PARTICIPANTS} AND @n > 0`],
-    `IF(@n > 0, 'applied', IFNULL((SELECT IF(${ON_OTHER_NODE}, 'other-node', 'stale') FROM streams WHERE id = ?), 'unknown-stream'))`
+    [`${END} AND status = 'live' AND NOT (${ON_OTHER_NODE})`, 'SET @n = ROW_COUNT()', `${CLOSE_PARTICIPANTS} AND @n > 0`],
+    `IF(@n > 0, 'applied', IFNULL((SELECT IF(${ON_OTHER_NODE}, 'other-node', IF(status = 'pending', 'not-published', 'stale'))
+       FROM streams WHERE id = ?), 'unknown-stream'))`
   ),
   // Joining an ended stream counts only for a join made before the end (redelivered after it).
   joined: eventBatch(

@@ -11,7 +11,7 @@ import { createOutboxStore, type OutboxEntry } from './event-outbox.js'
 import { createStreamAnnouncer, type AnnouncerLog, type RelayOptions, type RelayRound } from './stream-announcer.js'
 
 export type { ParticipantRow, Page } from './stream-store.js'
-export type Outcome = Exclude<EventOutcome, 'not-joined'>
+export type Outcome = Exclude<EventOutcome, 'not-joined' | 'not-published'>
 
 export interface TransitionContext {
   /** The user asking; must own the stream. Absent for the reaper. */
@@ -46,6 +46,17 @@ export class ViewerNotJoinedError extends Error {
   constructor(streamId: number, userId: number) {
     super(`viewer ${userId} left stream ${streamId} before their join was applied`)
     this.name = 'ViewerNotJoinedError'
+  }
+}
+
+/**
+ * A publisher's unpublish was delivered before its publish (deliveries race; ingest sends them in order): retried, so
+ * the stream goes live, with its start recorded and announced, before it ends.
+ */
+export class PublishNotAppliedError extends Error {
+  constructor(streamId: number, sessionId: string) {
+    super(`the unpublish of session ${sessionId} reached stream ${streamId} before its publish was applied`)
+    this.name = 'PublishNotAppliedError'
   }
 }
 
@@ -260,11 +271,13 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, opts: Strea
      * Applies one ingest event (published, unpublished, viewer joined or left) exactly once by its event id, with the
      * same guards as the routes; its effect, its ledger row and its outbox entry are one transaction (see
      * `stream-store.ts`). A duplicate announces nothing: had the first delivery's process died before announcing, its
-     * outbox entry is the relay's. A leave whose join has not been applied yet throws ViewerNotJoinedError, to be retried.
+     * outbox entry is the relay's. A leave whose join has not been applied yet throws ViewerNotJoinedError, and an
+     * unpublish whose publish has not, PublishNotAppliedError: both are retried by the queue.
      */
     async applyEvent(event: StreamEvent): Promise<Outcome> {
       const outcome = await store.writeEvent(event)
       if (outcome === 'not-joined') throw new ViewerNotJoinedError(event.streamId, (event as { userId: number }).userId)
+      if (outcome === 'not-published') throw new PublishNotAppliedError(event.streamId, event.sessionId)
       if (outcome !== 'applied') return outcome
       if (event.type.startsWith('stream.')) cache.changed(event.streamId)
       const entry = outboxEntryOf(event)
