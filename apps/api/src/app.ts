@@ -177,7 +177,8 @@ export async function buildApp(opts: BuildOptions): Promise<FastifyInstance> {
       nodeTimeoutMs: config.reaper.nodeTimeoutMs,
       intervalMs: config.reaper.intervalMs,
       noPublisherTimeoutMs: config.reaper.noPublisherTimeoutMs,
-      outboxRelayAfterMs: config.reaper.outboxRelayAfterMs
+      outboxRelayAfterMs: config.reaper.outboxRelayAfterMs,
+      viewerLedgerRetentionMs: config.reaper.viewerLedgerRetentionMs
     })
   }
 

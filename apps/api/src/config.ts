@@ -81,6 +81,8 @@ export const EnvSchema = Type.Object({
   SSE_REPLAY_TTL_MS: Int(3_600_000, 1_000),
   /** How long an ingest node's viewer report counts after it arrived; above twice ingest's VIEWER_REPORT_MS (its refresh). */
   VIEWER_REPORT_TTL_MS: Int(20_000, 1_000),
+  // The event ledger keeps viewer reports this long (they only dedupe redeliveries), lifecycle events for good; 0: all kept.
+  VIEWER_LEDGER_RETENTION_MS: Int(86_400_000),
   // Webhooks (plugins/app/webhooks): the delivery worker, its retry schedule and the SSRF switches.
   WEBHOOK_WORKER_ENABLED: Flag(true),
   WEBHOOK_CONCURRENCY: Int(16, 1),
@@ -166,7 +168,8 @@ export function loadConfig(source?: EnvSource) {
       nodeTimeoutMs: env.NODE_TIMEOUT_MS,
       intervalMs: env.REAPER_INTERVAL_MS,
       noPublisherTimeoutMs: env.NO_PUBLISHER_TIMEOUT_MS,
-      outboxRelayAfterMs: env.OUTBOX_RELAY_AFTER_MS
+      outboxRelayAfterMs: env.OUTBOX_RELAY_AFTER_MS,
+      viewerLedgerRetentionMs: env.VIEWER_LEDGER_RETENTION_MS
     },
     logLevel: env.LOG_LEVEL,
     corsOrigins: env.CORS_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean),

@@ -12,6 +12,8 @@ export interface ReaperOptions {
   noPublisherTimeoutMs: number
   /** Platform events not passed on this long after their change are emitted again (`OUTBOX_RELAY_AFTER_MS`). */
   outboxRelayAfterMs: number
+  /** Viewer reports older than this leave the event ledger (`VIEWER_LEDGER_RETENTION_MS`); 0: kept. */
+  viewerLedgerRetentionMs: number
 }
 
 export interface ReapDeps {
@@ -49,15 +51,20 @@ async function readHeartbeats(deps: ReapDeps, now: number): Promise<Map<string, 
   return beats
 }
 
+/** The ledger's retention runs at most this often (each reaper process; a delete of nothing is one indexed read). */
+export const LEDGER_PRUNE_EVERY_MS = 60_000
+
 /**
  * Every `intervalMs`, ends live streams whose ingest node stopped heartbeating (or no longer holds them), and streams
  * made live by hand that never got a publisher within `noPublisherTimeoutMs`; then relays the platform events left in
- * the outbox (every process running the reaper relays; each event is claimed by one).
+ * the outbox (every process running the reaper relays; each event is claimed by one). Once a minute it also deletes
+ * the viewer reports past `viewerLedgerRetentionMs` from the event ledger.
  */
 export default fp(
   async (app, opts: ReaperOptions) => {
     let timer: NodeJS.Timeout | undefined
     let running: Promise<void> | undefined
+    let prunedAt = 0
     const tick = async () => {
       try {
         const reaped = await reapLostStreams({ streams: app.streams, redis: app.redis, queuePrefix: opts.queuePrefix, nodeTimeoutMs: opts.nodeTimeoutMs })
@@ -82,6 +89,15 @@ export default fp(
         if (relayed.emitted + relayed.failed + relayed.dropped > 0) app.log.info(relayed, 'outbox relay round')
       } catch (err) {
         app.log.warn({ err }, 'outbox relay round failed')
+      }
+      if (opts.viewerLedgerRetentionMs > 0 && Date.now() - prunedAt >= LEDGER_PRUNE_EVERY_MS) {
+        prunedAt = Date.now()
+        try {
+          const pruned = await app.streams.pruneViewerLedger(opts.viewerLedgerRetentionMs)
+          if (pruned > 0) app.log.info({ pruned, retentionMs: opts.viewerLedgerRetentionMs }, 'viewer reports past their retention left the event ledger')
+        } catch (err) {
+          app.log.warn({ err }, 'event ledger retention round failed')
+        }
       }
     }
     app.addHook('onReady', () => {

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { eq } from 'drizzle-orm'
 import { Redis } from 'ioredis'
-import { createDbClient, streams, users } from '@livestream/db'
+import { createDbClient, streamEvents, streams, users } from '@livestream/db'
 import { createTestDatabase } from '@livestream/db/testing'
 import { heartbeatKey, type NodeHeartbeat } from '@livestream/events'
 import { dropTestPrefix, testQueuePrefix } from '@livestream/events/testing'
@@ -9,6 +9,16 @@ import { HEARTBEAT_FORGET_MS, reapLostStreams, reapUnpublishedStreams } from '..
 import { newEventId } from '@livestream/events'
 import { streamView } from '../../src/plugins/app/streams/stream-view.js'
 import { createStreamsService } from '../../src/plugins/app/streams/streams-service.js'
+import { build } from '../helper.js'
+
+/** Polls `check` until it returns something (every 50 ms, up to 10 s). */
+async function waitUntil<T>(check: () => Promise<T | null>): Promise<T> {
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
+    const v = await check()
+    if (v !== null) return v
+  }
+  throw new Error('timed out')
+}
 
 const tdb = await createTestDatabase('ls_reap')
 const client = createDbClient({ url: tdb.url, multipleStatements: true })
@@ -133,4 +143,17 @@ t.test('NO_PUBLISHER_TIMEOUT_MS=0 never ends a stream for want of a publisher', 
   const id = await startedByHand('patient', new Date(Date.now() - 30 * 24 * 3_600_000))
   t.same(await reapUnpublishedStreams(deps, 0), [])
   t.equal((await status(id)).status, 'live')
+})
+
+t.test('the reaper plugin prunes the viewer reports past VIEWER_LEDGER_RETENTION_MS from the ledger, and keeps the rest', async (t) => {
+  const app = await build(t, { REAPER_INTERVAL_MS: '50', VIEWER_LEDGER_RETENTION_MS: '60000' }, { reaper: true })
+  const old = new Date(Date.now() - 120_000)
+  const row = (type: string, recordedAt: Date) => ({ eventId: newEventId(), type, streamId: null, nodeId: 'node-a', outcome: 'unknown-stream', occurredAt: recordedAt, recordedAt })
+  const rows = [row('stream.viewers', old), row('stream.viewers', old), row('stream.published', old), row('stream.viewers', new Date())]
+  await app.db.insert(streamEvents).values(rows)
+  const left = await waitUntil(async () => {
+    const ids = (await app.db.select().from(streamEvents)).map((r) => r.eventId)
+    return ids.length === 2 ? ids : null
+  })
+  t.same(left.sort(), [rows[2]!.eventId, rows[3]!.eventId].sort(), 'the old publish and the recent report stay')
 })

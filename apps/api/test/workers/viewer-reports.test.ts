@@ -167,3 +167,26 @@ t.test('concurrent reports of several nodes for one stream all land (no lost upd
   t.notOk(outcomes.includes('stale'), 'none refused')
   t.same(await counts(s.id), { viewers: 36, peak: 36 })
 })
+
+t.test('retention: viewer reports recorded before VIEWER_LEDGER_RETENTION_MS leave the ledger, in batches; lifecycle events and recent reports stay; 0 keeps all', async (t) => {
+  const s = await service.create(ownerId, 'retention')
+  const pub = published(s.id)
+  t.equal(await apply(pub), 'applied')
+  const old: StreamEvent[] = []
+  for (let i = 0; i < 7; i++) old.push(report(s.id, 'node-a', i + 1))
+  for (const e of old) await apply(e)
+  const recent = report(s.id, 'node-a', 42)
+  await apply(recent)
+  // The old ones were recorded two days ago, the rest now.
+  const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000)
+  for (const e of [pub, ...old]) await db.update(streamEvents).set({ recordedAt: twoDaysAgo }).where(eq(streamEvents.eventId, e.id))
+  const ids = async () => (await db.select().from(streamEvents).where(eq(streamEvents.streamId, s.id))).map((r) => r.eventId).sort()
+
+  t.equal(await service.pruneViewerLedger(0), 0, 'retention 0: nothing deleted')
+  t.equal((await ids()).length, 9)
+  t.equal(await service.pruneViewerLedger(86_400_000, Date.now(), 3, 2), 6, 'at most maxBatches x batch rows per call')
+  t.equal(await service.pruneViewerLedger(86_400_000, Date.now(), 3, 2), 1, 'the rest at the next')
+  t.same(await ids(), [pub.id, recent.id].sort(), 'the publish (however old) and the recent report stay')
+  t.equal(await apply(old[6] as StreamEvent), 'stale', 'an old report delivered again after its row went is still judged by its date')
+  t.equal((await db.select().from(streams).where(eq(streams.id, s.id)))[0]?.viewerCount, 42)
+})

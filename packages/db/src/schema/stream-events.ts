@@ -22,6 +22,8 @@ export const streamEvents = mysqlTable(
   },
   (t) => [
     uniqueIndex('stream_events_event_id_uq').on(t.eventId),
-    index('stream_events_stream_idx').on(t.streamId, t.occurredAt)
+    index('stream_events_stream_idx').on(t.streamId, t.occurredAt),
+    // Retention of the viewer reports (migration 0008).
+    index('stream_events_type_recorded_idx').on(t.type, t.recordedAt)
   ]
 )

@@ -461,6 +461,16 @@ export function createStreamStore(pool: Pool, opts: { viewerReportTtlMs?: number
       return changed
     },
 
+    /**
+     * Deletes up to `limit` viewer-report rows of the event ledger recorded before `before` (index
+     * `stream_events_type_recorded_idx`); returns how many went. Those rows only dedupe redeliveries, which come within
+     * minutes, and a report delivered again after its row is gone is still judged by its date (see `viewers`).
+     */
+    async pruneViewerReports(before: Date, limit: number): Promise<number> {
+      const [res] = await pool.query("DELETE FROM stream_events WHERE type = 'stream.viewers' AND recorded_at < ? LIMIT ?", [before, limit])
+      return (res as { affectedRows: number }).affectedRows
+    },
+
     /** One ingest event and its ledger row, in one transaction and one round trip (two for a duplicate: the rollback). */
     async writeEvent(event: StreamEvent): Promise<EventOutcome> {
       const [kind, params] = eventParams(event, viewerTtlMs)

@@ -358,6 +358,23 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, opts: Strea
       return ended
     },
 
+    /**
+     * Retention of the event ledger: viewer reports (one every few seconds per live stream and node) recorded more than
+     * `retentionMs` ago are deleted, in batches, at most `maxBatches` per call; the lifecycle events stay. 0: kept.
+     * Returns how many rows went.
+     */
+    async pruneViewerLedger(retentionMs: number, now = Date.now(), batch = 5_000, maxBatches = 20): Promise<number> {
+      if (retentionMs <= 0) return 0
+      const before = new Date(now - retentionMs)
+      let pruned = 0
+      for (let i = 0; i < maxBatches; i++) {
+        const n = await store.pruneViewerReports(before, batch)
+        pruned += n
+        if (n < batch) break
+      }
+      return pruned
+    },
+
     /** The stream as the database has it now, past the read cache (live updates' snapshots). */
     getFresh: mustGet,
 
