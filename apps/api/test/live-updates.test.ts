@@ -4,7 +4,7 @@ import { createTestDatabase } from '@livestream/db/testing'
 import { newEventId, type StreamEvent } from '@livestream/events'
 import { testQueuePrefix } from '@livestream/events/testing'
 import { buildApp } from '../src/app.js'
-import { as, dropRedisPrefix, register, testConfig, type TestUser } from './helper.js'
+import { as, dropRedisPrefix, JWT_SECRET, register, testConfig, type TestUser } from './helper.js'
 import { openSse, type SseConnection, type SseEvent } from '../src/testing/sse-client.js'
 
 // Two apps over one database and one Redis prefix: two api processes of one deployment, as far as live updates go.
@@ -175,6 +175,65 @@ t.test('refusals are answers in the envelope: 401 without a token, 404 for a mis
     t.equal(body.success, false)
     t.equal(body.data, null)
   }
+})
+
+t.test('a browser EventSource sends no header: a ticket from POST .../events/ticket opens that stream\'s events, and nothing else', async (t) => {
+  const s = await create('ticketed')
+  const other = await create('another')
+  const dave = await register(one.app, 'dave')
+  const D = as(one.app, dave)
+  t.equal((await as(one.app, null)('POST', `${events(s.id)}/ticket`)).statusCode, 401, 'a ticket needs a token')
+  t.equal((await D('POST', `${events(987654321)}/ticket`)).statusCode, 404, 'and a stream that exists')
+  const res = await D('POST', `${events(s.id)}/ticket`)
+  t.equal(res.statusCode, 201)
+  const { ticket, expires_at: expiresAt, events_url: url } = res.json().data as { ticket: string; expires_at: string; events_url: string }
+  t.equal(url, `${events(s.id)}?ticket=${ticket}`, 'the events URL with the ticket')
+  const ttl = Date.parse(expiresAt) - Date.now()
+  t.ok(ttl > 30_000 && ttl <= 61_000, `valid about a minute (${ttl} ms)`)
+
+  // On the other process too: the ticket is signed, not stored.
+  const c = await sse(two.url, url, null)
+  t.equal(c.status, 200, 'no header, the ticket: 200')
+  t.equal(json(await c.next('snapshot', (e) => e.event === 'snapshot')).stream.id, s.id)
+  c.close()
+
+  const refused = async (path: string, headers: Record<string, string> = {}) => {
+    const r = await sse(one.url, path, null, headers)
+    await r.ended
+    return { status: r.status, message: r.status === 200 ? '' : (JSON.parse(r.body()).message as string) }
+  }
+  t.same(await refused(`${events(other.id)}?ticket=${ticket}`), { status: 401, message: 'invalid or expired ticket' }, 'another stream: 401')
+  const forged = ticket.slice(0, -2) + (ticket.endsWith('AA') ? 'BB' : 'AA')
+  t.same(await refused(`${events(s.id)}?ticket=${forged}`), { status: 401, message: 'invalid or expired ticket' }, 'a changed signature: 401')
+  t.equal((await refused(`${events(s.id)}?ticket=lt1.1.1.1.x`)).status, 400, 'not a ticket at all: 400')
+  const signedElsewhere = ticket.replace(`lt1.${dave.id}.`, `lt1.${alice.id}.`)
+  t.equal((await refused(`${events(s.id)}?ticket=${signedElsewhere}`)).status, 401, 'another user in the same signature: 401')
+  const asBearer = await one.app.inject({ method: 'GET', url: `/api/livestream/streams/${s.id}`, headers: { authorization: `Bearer ${ticket}` } })
+  t.equal(asBearer.statusCode, 401, 'a ticket is no bearer token')
+  const ticketOnOther = await one.app.inject({ method: 'GET', url: `/api/livestream/streams/${s.id}?ticket=${ticket}` })
+  t.equal(ticketOnOther.statusCode, 401, 'nor does it open any other route')
+  const tokenAsTicket = await refused(`${events(s.id)}?ticket=${encodeURIComponent(dave.token)}`)
+  t.equal(tokenAsTicket.status, 400, 'and a token is no ticket')
+
+  // Expired: a ticket issued TICKET_TTL_MS ago, signed as the app signs them.
+  const { liveUpdateTickets, TICKET_TTL_MS } = await import('../src/plugins/external/auth.js')
+  const old = liveUpdateTickets(JWT_SECRET).issue(dave.id, s.id, Date.now() - TICKET_TTL_MS - 1_000)
+  t.same(await refused(`${events(s.id)}?ticket=${old.ticket}`), { status: 401, message: 'invalid or expired ticket' }, 'expired: 401')
+})
+
+t.test('last_event_id in the URL resumes like the header (a new EventSource cannot send one)', async (t) => {
+  const s = await create('resume by url')
+  const first = await sse(one.url, events(s.id), alice)
+  await first.next('snapshot', (e) => e.event === 'snapshot')
+  await A('POST', `/api/livestream/streams/${s.id}/start`)
+  const live = await first.next('live', (e) => e.event === 'status' && state(e) === 'live')
+  first.close()
+  await A('POST', `/api/livestream/streams/${s.id}/end`)
+  const again = await sse(one.url, `${events(s.id)}?last_event_id=${encodeURIComponent(live.id as string)}`, alice)
+  const next = await again.next('the missed end', () => true)
+  t.equal(next.event, 'status', 'no snapshot: what was missed')
+  t.equal(state(next), 'ended')
+  again.close()
 })
 
 t.test('connections past the cap per user get a 429, counted over both processes; a closed one frees its place at once', async (t) => {

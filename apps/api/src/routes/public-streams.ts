@@ -57,7 +57,7 @@ const publicStreamsRoutes: FastifyPluginAsyncTypebox<{ urls: UrlConfig; maxPerAd
       audience: 'public',
       holder: `a:${request.ip}`,
       max: maxPerAddress,
-      lastEventId: request.headers['last-event-id']
+      lastEventId: request.headers['last-event-id'] ?? request.query.last_event_id
     })
     return reply
   })

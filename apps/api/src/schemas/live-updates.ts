@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { Envelope, errorResponses, IdParamSchema } from './envelope.js'
+import { TICKET_PATTERN } from '../plugins/external/auth.js'
 import { Connection, Nullable, Status } from './streams.js'
 
 /** A playback id as the api makes them (16 base64url characters); anything of another shape is a 400. */
@@ -35,10 +36,33 @@ const EventStream = {
   ...errorResponses
 }
 
+/** Where to resume: a new EventSource (one made after a ticket expired) cannot send Last-Event-ID, a URL can. */
+const LastEventIdQuery = Type.String({ maxLength: 64, description: 'as the Last-Event-ID header, which wins when both are sent' })
+
 export const streamEventsSchema = {
   params: IdParamSchema,
   headers: LastEventIdHeaders,
+  querystring: Type.Object({
+    ticket: Type.Optional(
+      Type.String({
+        pattern: TICKET_PATTERN,
+        description: 'instead of the Authorization header (a browser EventSource sends none): from POST /streams/{id}/events/ticket'
+      })
+    ),
+    last_event_id: Type.Optional(LastEventIdQuery)
+  }),
   response: EventStream
+}
+
+export const LiveUpdateTicketSchema = Type.Object({
+  ticket: Type.String({ description: 'opens this stream\'s live updates for the user it was issued to, until expires_at (reconnections included)' }),
+  expires_at: Type.String(),
+  events_url: Type.String({ description: 'the events path with the ticket, ready for `new EventSource(base + events_url)`' })
+})
+
+export const liveUpdateTicketSchema = {
+  params: IdParamSchema,
+  response: { 201: Envelope(LiveUpdateTicketSchema), ...errorResponses }
 }
 
 export const publicStreamSchema = {
@@ -49,6 +73,7 @@ export const publicStreamSchema = {
 export const publicStreamEventsSchema = {
   params: PlaybackIdParamSchema,
   headers: LastEventIdHeaders,
+  querystring: Type.Object({ last_event_id: Type.Optional(LastEventIdQuery) }),
   response: EventStream
 }
 

@@ -1,3 +1,4 @@
+import { createHmac, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import jwt from '@fastify/jwt'
 import type { FastifyRequest } from 'fastify'
@@ -13,12 +14,50 @@ declare module '@fastify/jwt' {
 declare module 'fastify' {
   interface FastifyInstance {
     authenticate: (request: FastifyRequest) => Promise<void>
+    /** A ticket that lets `userId` open one stream's live updates without a header (see `liveUpdateTickets`). */
+    issueLiveUpdateTicket: (userId: number, streamId: number) => { ticket: string; expiresAt: Date }
+    /** Authenticates a request by a live-update ticket for `streamId` instead of its Authorization header. */
+    authenticateTicket: (request: FastifyRequest, ticket: string, streamId: number) => Promise<void>
     /** Forget that a user exists (after deleting it here): its tokens stop at once in this process. */
     forgetUser: (id: number) => void
   }
 }
 
 const BEARER = /^Bearer +([A-Za-z0-9_.=-]{1,4096})$/i
+/** How long a live-update ticket opens connections (EventSource's reconnections included). */
+export const TICKET_TTL_MS = 60_000
+/** `lt1.<user id>.<stream id>.<expiry, epoch s>.<base64url HMAC-SHA256>`: not a JWT, so never a bearer token. */
+export const TICKET_PATTERN = '^lt1\\.[0-9]{1,16}\\.[0-9]{1,16}\\.[0-9]{1,12}\\.[A-Za-z0-9_-]{43}$'
+
+/**
+ * Live-update tickets: a browser's EventSource cannot send an Authorization header, so a logged-in client trades its
+ * token for a ticket naming one stream, valid for TICKET_TTL_MS, and puts it in the events URL (`?ticket=`; query
+ * strings are never logged). Signed with a key derived from the JWT secret for this use alone: a ticket is no token
+ * anywhere else, and a token is no ticket.
+ */
+export function liveUpdateTickets(secret: string) {
+  const key = createHmac('sha256', secret).update('circle-livestream live-update ticket v1').digest()
+  const sign = (body: string) => createHmac('sha256', key).update(body).digest('base64url')
+  return {
+    issue(userId: number, streamId: number, now = Date.now()): { ticket: string; expiresAt: Date } {
+      const exp = Math.ceil((now + TICKET_TTL_MS) / 1000)
+      const body = `lt1.${userId}.${streamId}.${exp}`
+      return { ticket: `${body}.${sign(body)}`, expiresAt: new Date(exp * 1000) }
+    },
+    /** The user a ticket was issued to, when it is genuine, for `streamId` and unexpired; else null. */
+    verify(ticket: string, streamId: number, now = Date.now()): number | null {
+      const m = /^(lt1\.([0-9]{1,16})\.([0-9]{1,16})\.([0-9]{1,12}))\.([A-Za-z0-9_-]{43})$/.exec(ticket)
+      if (!m) return null
+      const [, body, user, stream, exp, mac] = m as unknown as [string, string, string, string, string, string]
+      const want = Buffer.from(sign(body))
+      const got = Buffer.from(mac)
+      if (got.length !== want.length || !timingSafeEqual(got, want)) return null
+      if (Number(stream) !== streamId || Number(exp) * 1000 <= now) return null
+      const id = Number(user)
+      return Number.isSafeInteger(id) && id >= 1 ? id : null
+    }
+  }
+}
 const TOKEN_CACHE_MS = 60_000
 const TOKEN_CACHE_SIZE = 10_000
 
@@ -78,6 +117,13 @@ export default fp(
       const id = verify(match[1]!, Date.now())
       request.user = { id }
       if (!(await exists(id))) throw new UnauthorizedError('invalid or expired token')
+    })
+    const tickets = liveUpdateTickets(opts.secret)
+    app.decorate('issueLiveUpdateTicket', (userId: number, streamId: number) => tickets.issue(userId, streamId))
+    app.decorate('authenticateTicket', async (request: FastifyRequest, ticket: string, streamId: number) => {
+      const id = tickets.verify(ticket, streamId)
+      if (id === null || !(await exists(id))) throw new UnauthorizedError('invalid or expired ticket')
+      request.user = { id }
     })
   },
   { name: 'auth' }
