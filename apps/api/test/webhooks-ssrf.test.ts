@@ -82,6 +82,24 @@ t.test('creating: plain http is a 400 naming the https rule; internal addresses 
   t.equal((await A('GET', '/api/webhooks')).json().count, 0, 'nothing was registered')
 })
 
+t.test('updating: a new url passes the same checks as at creation; a refused one changes nothing', async (t) => {
+  // Public addresses need no network here: the guard answers before any delivery, and example.com stays unreached.
+  const created = await A('POST', '/api/webhooks', { url: 'https://93.184.215.14/hook' })
+  t.equal(created.statusCode, 201, created.body)
+  const id = created.json().data.id as number
+  for (const [url, message] of [
+    ['http://93.184.215.14/hook', /url: must use https/],
+    ['https://127.0.0.1/hook', /url: points at a loopback address/],
+    ['https://169.254.169.254/latest/meta-data', /url: points at a link-local address/],
+    ['https://no-such-host.invalid/hook', /url: its host does not resolve/]
+  ] as const) {
+    const body = assertEnvelope(t, await A('PATCH', `/api/webhooks/${id}`, { url }), 400)
+    t.match(body.message, message, url)
+  }
+  t.equal((await A('GET', `/api/webhooks/${id}`)).json().data.url, 'https://93.184.215.14/hook', 'the url is unchanged')
+  await A('DELETE', `/api/webhooks/${id}`)
+})
+
 t.test('a name resolving to a public and a private address is refused: every address is checked', async (t) => {
   const mixed: Resolver = async () => [
     { address: '93.184.216.34', family: 4 },

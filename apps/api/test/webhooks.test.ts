@@ -135,8 +135,9 @@ t.test('bad filters: unknown event types, oversized and empty lists are a 400 na
 
 t.test("someone else's endpoint answers 404 exactly like a missing one, on every route", async (t) => {
   const ep = await createEndpoint()
-  const routes: Array<['GET' | 'POST' | 'DELETE', string]> = [
+  const routes: Array<['GET' | 'POST' | 'DELETE' | 'PATCH', string]> = [
     ['GET', ''],
+    ['PATCH', ''],
     ['DELETE', ''],
     ['POST', '/ping'],
     ['POST', '/rotate-secret'],
@@ -145,14 +146,49 @@ t.test("someone else's endpoint answers 404 exactly like a missing one, on every
   ]
   const before = receiver.received.length
   for (const [method, suffix] of routes) {
-    const theirs = assertEnvelope(t, await B(method, `/api/webhooks/${ep.id}${suffix}`), 404)
-    const missing = assertEnvelope(t, await B(method, `/api/webhooks/999999${suffix}`), 404)
+    const body = method === 'PATCH' ? { description: 'mine now' } : undefined
+    const theirs = assertEnvelope(t, await B(method, `/api/webhooks/${ep.id}${suffix}`, body), 404)
+    const missing = assertEnvelope(t, await B(method, `/api/webhooks/999999${suffix}`, body), 404)
     t.equal(theirs.message, missing.message, `${method} ${suffix || '/'}`)
   }
   t.equal(receiver.received.length, before, "bob's ping reached nothing")
   t.notOk((await B('GET', '/api/webhooks')).json().data.some((e: { id: number }) => e.id === ep.id), "not in bob's list")
   assertEnvelope(t, await A('GET', `/api/webhooks/${ep.id}`), 200)
   assertEnvelope(t, await as(app, null)('GET', '/api/webhooks'), 401)
+})
+
+t.test('update (PATCH): url, description and filter change as given, the rest stays (secret, state, log); bad input is a 400', async (t) => {
+  const ep = await createEndpoint(A, { url: receiver.url, description: 'first', event_types: ['stream.live'] })
+  await A('POST', `/api/webhooks/${ep.id}/ping`)
+  const second = await startReceiver()
+  t.teardown(() => second.close())
+
+  const moved = assertEnvelope(t, await A('PATCH', `/api/webhooks/${ep.id}`, { url: second.url }), 200).data
+  t.equal(moved.url, second.url, 'the new url')
+  t.equal(moved.description, 'first', 'the description kept')
+  t.same(moved.event_types, ['stream.live'], 'the filter kept')
+  t.notOk('secret' in moved, 'no secret in the answer')
+  const before = second.received.length
+  assertEnvelope(t, await A('POST', `/api/webhooks/${ep.id}/ping`), 200)
+  t.equal(second.received.length, before + 1, 'deliveries go to the new url')
+  const sig = new Webhook(ep.secret).verify(second.received.at(-1)!.body, second.received.at(-1)!.headers as Record<string, string>) as { type: string }
+  t.equal(sig.type, 'webhook.ping', 'signed with the same secret')
+  t.equal(assertEnvelope(t, await A('GET', `/api/webhooks/${ep.id}/deliveries`), 200).count, 2, 'the log kept its earlier attempt')
+
+  const all = assertEnvelope(t, await A('PATCH', `/api/webhooks/${ep.id}`, { event_types: null, description: '  second  ' }), 200).data
+  t.equal(all.event_types, null, 'null filter: every type')
+  t.equal(all.description, 'second', 'trimmed')
+  t.equal(assertEnvelope(t, await A('PATCH', `/api/webhooks/${ep.id}`, { description: null }), 200).data.description, null, 'cleared')
+
+  const refusals: Array<[unknown, RegExp]> = [
+    [{}, /must NOT have fewer than 1 properties|at least/i],
+    [{ secret: 'whsec_x' }, /must NOT have additional properties|secret/],
+    [{ event_types: ['stream.nope'] }, /event_types\.0: unknown event type/],
+    [{ event_types: [] }, /event_types: give at least one event type/],
+    [{ url: 42 }, /url/]
+  ]
+  for (const [body, message] of refusals) t.match(assertEnvelope(t, await A('PATCH', `/api/webhooks/${ep.id}`, body), 400).message, message, JSON.stringify(body))
+  t.equal(assertEnvelope(t, await A('GET', `/api/webhooks/${ep.id}`), 200).data.url, second.url, 'refused updates changed nothing')
 })
 
 t.test('delete: the endpoint and its log go; a second delete is a 404', async (t) => {

@@ -7,7 +7,8 @@ import {
   getWebhookSchema,
   listWebhooksSchema,
   pingWebhookSchema,
-  rotateSecretSchema
+  rotateSecretSchema,
+  updateWebhookSchema
 } from '../schemas/webhooks.js'
 import { deliveryView, endpointView } from '../plugins/app/webhooks/webhook-view.js'
 import { documentRoutes } from '../plugins/external/swagger.js'
@@ -34,6 +35,16 @@ const webhooksRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get('/:id', { schema: getWebhookSchema }, async (request) => {
     return { success: true, data: endpointView(await svc.get(request.user.id, request.params.id)), message: 'ok' }
+  })
+
+  app.patch('/:id', { schema: updateWebhookSchema }, async (request) => {
+    const b = request.body
+    const endpoint = await svc.update(request.user.id, request.params.id, {
+      url: b.url,
+      description: b.description === undefined || b.description === null ? b.description : b.description.trim(),
+      eventTypes: b.event_types
+    })
+    return { success: true, data: endpointView(endpoint), message: 'webhook endpoint updated' }
   })
 
   app.delete('/:id', { schema: deleteWebhookSchema }, async (request) => {

@@ -71,6 +71,18 @@ export const createWebhookSchema = {
   ),
   response: { 201: Envelope(WithSecret), ...errorResponses }
 }
+export const updateWebhookSchema = {
+  params: IdParamSchema,
+  body: Type.Object(
+    {
+      url: Type.Optional(createWebhookSchema.body.properties.url),
+      description: Type.Optional(Nullable(DisplayText(200))),
+      event_types: Type.Optional(EventTypes)
+    },
+    { additionalProperties: false, minProperties: 1, description: 'what to change; what is absent is kept (the secret never changes here: rotate it)' }
+  ),
+  response: { 200: Envelope(WebhookEndpointSchema), ...errorResponses }
+}
 export const listWebhooksSchema = {
   response: { 200: ListEnvelope(Type.Array(WebhookEndpointSchema)), ...errorResponses }
 }

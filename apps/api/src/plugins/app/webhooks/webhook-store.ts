@@ -177,6 +177,23 @@ export function createWebhookStore(pool: Pool) {
         [previousUntil, secret, id, userId]
       ),
 
+    /**
+     * Changes what is given of url, description and filter (`undefined`: kept; at least one given); the number of rows
+     * found (mysql2 counts found rows, so an update to the same values is 1).
+     */
+    update(id: number, userId: number, v: { url?: string | undefined; description?: string | null | undefined; eventTypes?: string[] | null | undefined }) {
+      const set: string[] = []
+      const params: unknown[] = []
+      const put = (column: string, value: unknown) => {
+        set.push(`${column} = ?`)
+        params.push(value)
+      }
+      if (v.url !== undefined) put('url', v.url)
+      if (v.description !== undefined) put('description', v.description)
+      if (v.eventTypes !== undefined) put('event_types', v.eventTypes === null ? null : JSON.stringify(v.eventTypes))
+      return affected(pool, `UPDATE webhook_endpoints SET ${set.join(', ')} WHERE id = ? AND user_id = ?`, [...params, id, userId])
+    },
+
     enable: (id: number, userId: number) =>
       affected(
         pool,

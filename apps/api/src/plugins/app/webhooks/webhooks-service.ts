@@ -142,6 +142,25 @@ export function createWebhooksService(client: Pick<DbClient, 'pool'>, opts: Webh
       return { endpoint: await mustOwn(userId, id), secret }
     },
 
+    /**
+     * Changes an endpoint's url, description or filter, as given (absent: kept); a new url passes the same checks as
+     * at creation. Its secret, state and delivery log stay; deliveries still queued go to the new url at their next
+     * attempt (each attempt reads the endpoint as it is then).
+     */
+    async update(userId: number, id: number, input: Partial<EndpointInput>): Promise<EndpointRow> {
+      const change: { url?: string; description?: string | null; eventTypes?: string[] | null } = {}
+      if (input.eventTypes !== undefined) change.eventTypes = checkEventTypes(input.eventTypes)
+      if (input.description !== undefined) change.description = input.description
+      if (input.url !== undefined) {
+        const url = checkUrlShape(input.url, opts.policy)
+        await resolveAllowed(url, opts.policy, opts.resolve)
+        change.url = url.href
+      }
+      if (Object.keys(change).length === 0) return mustOwn(userId, id)
+      if ((await store.update(id, userId, change)) === 0) throw notFound()
+      return mustOwn(userId, id)
+    },
+
     list: (userId: number) => store.list(userId),
     get: (userId: number, id: number) => mustOwn(userId, id),
 
