@@ -186,6 +186,13 @@ export async function launchBrowser(): Promise<BrowserHarness> {
     },
     async openPlayer(options) {
       const page = await context.newPage()
+      // PLAYER_CONSOLE_LOG=<path prefix>: each player page's console (dash.js logs at info) goes to <prefix>.<kind>,
+      // for a player that stalls.
+      const consoleLog = process.env.PLAYER_CONSOLE_LOG
+      if (consoleLog) {
+        const { appendFileSync } = await import('node:fs')
+        page.on('console', (m) => appendFileSync(`${consoleLog}.${options.kind}`, `${Date.now()} ${m.type()} ${m.text()}\n`))
+      }
       await page.goto(`${origin}/`)
       await page.waitForFunction(() => 'harness' in globalThis)
       const clock: BitClockLayout | null = options.clockWidth === undefined ? null : bitClockLayout(options.clockWidth)
