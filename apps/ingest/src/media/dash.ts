@@ -14,9 +14,9 @@ import { availabilityStart, type MediaWindow, type Segment, type TrackKind, type
  *   (the packager carries one millisecond timeline through reconnects and init changes), so the two neither overlap
  *   nor leave a gap, unless the publisher was away longer than `PERIOD_GAP_MS` by the wall clock: then it sits at its
  *   own date, never earlier than where the media timeline puts it. Arrival times jitter and encoders send their first
- *   half second in a burst; placing an init change by them overlapped or split the two Periods, and dash.js stalled at
- *   the boundary. `presentationTimeOffset` maps each track's decode times onto its Period from the same media time, so
- *   audio and video stay as the encoder timed them.
+ *   half second in a burst: placed by them, an init change's two Periods overlapped or left a gap of that much.
+ *   `presentationTimeOffset` maps each track's decode times onto its Period from the same media time, so audio and
+ *   video stay as the encoder timed them.
  * - The segment being written is listed with the target duration (its real one is unknown until it closes; the next
  *   MPD corrects it). With `availabilityTimeOffset` = segment target - part target it becomes available once its
  *   first part is: media HTTP answers such a request with chunked transfer, one part at a time.
