@@ -1,12 +1,9 @@
 import t, { type Test } from 'tap'
-import { once } from 'node:events'
-import type { AddressInfo } from 'node:net'
 import pino from 'pino'
 import { ConfigError, loadConfig } from '../src/config.js'
 import { Drain } from '../src/drain.js'
-import { closeMediaHttp, createMediaHttp } from '../src/media-http.js'
-import { MediaWindows } from '../src/media/window.js'
 import { checkOperatorBearer } from '../src/operator-auth.js'
+import { serveMedia } from './helper.js'
 
 const log = pino({ level: 'silent' })
 const TOKEN = 'Zq8v1mXK3pL0aR7tY2wE9sD4fG6hJ5kN8bV1cX3zQ0u='
@@ -95,32 +92,18 @@ t.test('a drain whose streams never leave ends at its deadline', async (t) => {
 
 t.test('POST /admin/drain: operators only (401/403 in the envelope), idempotent, POST only', async (t) => {
   const started: string[] = []
-  const make = (token: string | null) =>
-    createMediaHttp({
-      windows: new MediaWindows(),
-      host: '127.0.0.1',
-      port: 0,
-      requestTimeout: 2_000,
-      headersTimeout: 1_000,
-      health: () => ({ ok: true, detail: {} }),
-      ready: () => ({ ok: true, detail: {} }),
-      metrics: () => '',
-      drain: {
-        token,
-        start: () => {
-          started.push('start')
-          return { started: started.length === 1, status: { draining: true } }
-        }
-      },
-      log
-    })
-  const listen = async (server: ReturnType<typeof make>) => {
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    t.teardown(() => closeMediaHttp(server))
-    return `http://127.0.0.1:${(server.address() as AddressInfo).port}/admin/drain`
+  // Media HTTP with the drain call on it; `token` null: no operator token configured.
+  const serve = async (token: string | null) => {
+    const drain = {
+      token,
+      start: () => {
+        started.push('start')
+        return { started: started.length === 1, status: { draining: true } }
+      }
+    }
+    return `${(await serveMedia(t, { drain, log })).base}/admin/drain`
   }
-  const url = await listen(make(TOKEN))
+  const url = await serve(TOKEN)
   const post = (headers: Record<string, string> = {}) => fetch(url, { method: 'POST', headers })
 
   const none = await post()
@@ -145,7 +128,7 @@ t.test('POST /admin/drain: operators only (401/403 in the envelope), idempotent,
   t.equal(get.headers.get('allow'), 'POST')
   t.equal(started.length, 2, 'a GET starts nothing')
 
-  const off = await listen(make(null))
+  const off = await serve(null)
   const disabled = await fetch(off, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })
   t.equal(disabled.status, 403, 'without OPERATOR_TOKEN the call is off, whatever is sent')
   t.match(await disabled.json(), { success: false, message: /set OPERATOR_TOKEN.*SIGTERM always drains/ })

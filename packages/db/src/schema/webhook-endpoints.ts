@@ -1,6 +1,5 @@
-import { bigint, datetime, index, int, json, mysqlTable, varchar } from 'drizzle-orm/mysql-core'
-import { sql } from 'drizzle-orm'
-import { instant } from './util/timestamps.js'
+import { bigint, index, int, json, mysqlTable, varchar } from 'drizzle-orm/mysql-core'
+import { instant, timestamps } from './util/timestamps.js'
 import { users } from './users.js'
 
 /**
@@ -27,13 +26,8 @@ export const webhookEndpoints = mysqlTable(
     lastFailureAt: instant('last_failure_at'),
     disabledAt: instant('disabled_at'),
     disabledReason: varchar('disabled_reason', { length: 255 }),
-    createdAt: datetime('created_at', { mode: 'date', fsp: 3 })
-      .notNull()
-      .default(sql`CURRENT_TIMESTAMP(3)`),
-    /** Kept by the database (ON UPDATE, in the hand-written migration 0005). */
-    updatedAt: datetime('updated_at', { mode: 'date', fsp: 3 })
-      .notNull()
-      .default(sql`CURRENT_TIMESTAMP(3)`)
+    // updated_at kept by the database (ON UPDATE, in the hand-written migration 0005).
+    ...timestamps
   },
   (t) => [index('webhook_endpoints_user_idx').on(t.userId, t.id)]
 )

@@ -1,4 +1,4 @@
-import { inTransaction, isRetryableConflict, type DbClient } from '@livestream/db'
+import { inTransaction, type DbClient } from '@livestream/db'
 
 type Pool = DbClient['pool']
 
@@ -95,19 +95,6 @@ function eventTypesOf(value: unknown): string[] | null {
   return Array.isArray(parsed) ? parsed.map(String) : null
 }
 const endpointOf = (row: EndpointRow): EndpointRow => ({ ...row, eventTypes: eventTypesOf(row.eventTypes) })
-
-/** Runs `work` again when MySQL chose it as a deadlock's victim or it waited too long for a lock. */
-async function retryingConflicts<T>(work: () => Promise<T>, tries = 4): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await work()
-    } catch (err) {
-      if (i >= tries || !isRetryableConflict(err)) throw err
-      // Apart, so that the same two do not collide again at once.
-      await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20 * i))
-    }
-  }
-}
 
 async function rows<T>(pool: Pool, sql: string, params: unknown[]): Promise<T[]> {
   const [result] = await pool.query(sql, params)
@@ -220,40 +207,32 @@ export function createWebhookStore(pool: Pool) {
         a.at
       ]
       const endpointSql = opts.touchEndpoint || a.outcome === 'exhausted' ? ENDPOINT_AFTER[a.outcome] : null
-      const { insertId, disabled } = await retryingConflicts(async () => {
-        if (!endpointSql) {
-          // Most attempts: the log row alone, no lock on the endpoint, so deliveries to one endpoint run side by side.
-          const [res] = await pool.query(INSERT_ATTEMPT, insertParams)
-          return { insertId: (res as { insertId: number }).insertId, disabled: false }
-        }
-        // The endpoint row first: its exclusive lock is taken before the log row's foreign key check takes a shared
-        // one, so attempts of one endpoint wait for each other instead of deadlocking on a shared-to-exclusive upgrade.
-        // One transaction, one commit.
-        const statements = ['START TRANSACTION', endpointSql]
-        const params: unknown[] = [a.at, a.endpointId]
-        let disableAt = -1
+      // Most attempts: the log row alone, no lock on the endpoint, so deliveries to one endpoint run side by side.
+      // Otherwise the endpoint row first: its exclusive lock is taken before the log row's foreign key check takes a
+      // shared one, so attempts of one endpoint wait for each other instead of deadlocking on a shared-to-exclusive
+      // upgrade. One transaction, one commit, one round trip; a deadlock victim is tried again (inTransaction).
+      const statements = [INSERT_ATTEMPT]
+      const params: unknown[] = [...insertParams]
+      let disableAt = -1
+      if (endpointSql) {
+        statements.unshift('START TRANSACTION', endpointSql)
+        params.unshift(a.at, a.endpointId)
         if (a.outcome === 'exhausted') {
           disableAt = statements.push(DISABLE) - 1
           params.push(a.at, opts.disabledReason, a.endpointId, opts.disableAfter)
         }
-        const insertAt = statements.push(INSERT_ATTEMPT) - 1
-        params.push(...insertParams)
         statements.push('COMMIT')
-        const conn = await pool.getConnection()
-        let healthy = true
-        try {
+      }
+      const insertAt = statements.indexOf(INSERT_ATTEMPT)
+      const { insertId, disabled } = await inTransaction(
+        pool,
+        async (conn) => {
           const [results] = await conn.query(statements.join(';\n'), params)
-          const list = results as Array<{ affectedRows: number; insertId: number }>
+          const list = (statements.length === 1 ? [results] : results) as Array<{ affectedRows: number; insertId: number }>
           return { insertId: list[insertAt]?.insertId ?? 0, disabled: disableAt >= 0 && (list[disableAt]?.affectedRows ?? 0) > 0 }
-        } catch (err) {
-          // A statement failed part way (a deadlock, or the endpoint deleted under us): nothing of it stays.
-          await conn.query('ROLLBACK').catch(() => (healthy = false))
-          throw err
-        } finally {
-          if (healthy) conn.release()
-          else conn.destroy()
-        }
-      })
+        },
+        { selfCommitting: true }
+      )
       // The cap is kept by the log rows' ids: every `pruneEvery`-th row cuts its endpoint's log back (best effort: a
       // cut that fails is made by a later one).
       const every = Math.max(1, Math.min(50, Math.floor(opts.keepRows / 20)))
