@@ -49,11 +49,11 @@ interface PeriodAnchor {
  */
 export const PERIOD_GAP_MS = 1000
 
-/** Media time (ms) of a segment: its decode time over the timescale of the init it needs. */
-function mediaMsOf(track: TrackWindow, seg: Segment): number {
-  const ts = track.inits.get(seg.initVersion)?.info.timescale ?? track.info?.timescale ?? 1000
-  return (seg.baseMediaDecodeTime * 1000) / ts
-}
+/** The timescale of a segment's decode times: that of the init it needs. */
+const timescaleOf = (track: TrackWindow, seg: Segment): number => track.inits.get(seg.initVersion)?.info.timescale ?? track.info?.timescale ?? 1000
+
+/** Media time (ms) of a segment on the packager's timeline. */
+const mediaMsOf = (track: TrackWindow, seg: Segment): number => (seg.baseMediaDecodeTime * 1000) / timescaleOf(track, seg)
 
 /**
  * Each segment of a track with the discontinuity sequence number it belongs to (the Period id), numbered as HLS
@@ -187,7 +187,7 @@ function ptoFor(anchors: Anchors, period: number, track: TrackWindow, mine: Arra
   let pto = p.pto.get(track.kind)
   if (pto === undefined) {
     const seg = (mine.find((m) => m.period === period) as { seg: Segment }).seg
-    const ts = track.inits.get(seg.initVersion)?.info.timescale ?? track.info?.timescale ?? 1000
+    const ts = timescaleOf(track, seg)
     // Never above the track's first decode time in the Period: nothing of it may fall before the Period's start.
     pto = Math.max(0, Math.min(seg.baseMediaDecodeTime, Math.round((p.mediaMs * ts) / 1000)))
     p.pto.set(track.kind, pto)
