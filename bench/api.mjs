@@ -1,7 +1,7 @@
 // API throughput against a bare Fastify hello-world measured in the same run, at the api's default settings
 // (LOG_LEVEL=info: one access line per request, written to a file as in production), load from wrk on loopback.
 import path from 'node:path'
-import { ROOT, freePort, machine, start, table, waitFor, writeResults } from './lib.mjs'
+import { ROOT, freePort, machine, start, table, usage, waitFor, writeResults } from './lib.mjs'
 import { benchStack } from './stack.mjs'
 import { haveWrk, wrk } from './wrk.mjs'
 
@@ -32,10 +32,12 @@ try {
 
   // Warm-up so JIT and pools are in the same state for each case.
   await run({ url: `http://127.0.0.1:${helloPort}/`, duration: 2 })
+  // Each case names the process that serves it: its CPU time over the run, per request, is the cost of a request
+  // whatever the load generator does (on a shared box the generator's own CPU and wake-ups move the req/s).
   const cases = [
-    ['(a) hello-world', { url: `http://127.0.0.1:${helloPort}/` }],
-    ['(b) GET /streams/:id', { url: `${api.url}/api/livestream/streams/${streams[0].id}`, headers: auth }],
-    ['(c) GET /streams?limit=20', { url: `${api.url}/api/livestream/streams?limit=20`, headers: auth }],
+    ['(a) hello-world', { url: `http://127.0.0.1:${helloPort}/` }, hello.pid],
+    ['(b) GET /streams/:id', { url: `${api.url}/api/livestream/streams/${streams[0].id}`, headers: auth }, api.pid],
+    ['(c) GET /streams?limit=20', { url: `${api.url}/api/livestream/streams?limit=20`, headers: auth }, api.pid],
     [
       '(d) POST /streams/join',
       {
@@ -43,18 +45,25 @@ try {
         method: 'POST',
         headers: { authorization: `Bearer ${viewers[0].token}`, 'content-type': 'application/json' },
         bodies: streams.map((s) => JSON.stringify({ stream_id: s.id }))
-      }
+      },
+      api.pid
     ],
-    ['(e) GET /streams/:id, METRICS_ENABLED=false', { url: `${bare.url}/api/livestream/streams/${streams[0].id}`, headers: auth }]
+    ['(e) GET /streams/:id, METRICS_ENABLED=false', { url: `${bare.url}/api/livestream/streams/${streams[0].id}`, headers: auth }, bare.pid]
   ]
   // Rounds interleave the cases, so a drift of the shared machine hits the ceiling and our routes alike; each ratio is
   // taken within its round, and the table shows medians (p99: the worst round).
-  const per = cases.map(() => ({ rps: [], ratio: [], p50: [], p99: [], errors: 0 }))
+  const per = cases.map(() => ({ rps: [], ratio: [], p50: [], p99: [], cpu: [], usPerReq: [], errors: 0 }))
   for (let round = 1; round <= ROUNDS; round++) {
     let ceiling = 0
-    for (const [i, [name, opts]] of cases.entries()) {
+    for (const [i, [name, opts, pid]] of cases.entries()) {
+      const t0 = performance.now()
+      const before = usage(pid).rootTicks
       const r = await run(opts)
+      const cpuMs = (usage(pid).rootTicks - before) * 10 // CLK_TCK 100
+      const wallMs = performance.now() - t0
       const rps = r.rps
+      per[i].cpu.push((100 * cpuMs) / wallMs)
+      per[i].usPerReq.push((1000 * cpuMs) / (rps * (wallMs / 1000)))
       if (i === 0) ceiling = rps
       per[i].rps.push(rps)
       per[i].ratio.push(rps / ceiling)
@@ -72,6 +81,8 @@ try {
     'p99 ms': Math.max(...per[i].p99).toFixed(2),
     'x hello': median(per[i].ratio).toFixed(2),
     'x hello per round': per[i].ratio.map((x) => x.toFixed(2)).join(' '),
+    'server CPU %': Math.round(median(per[i].cpu)),
+    'CPU us/req': median(per[i].usPerReq).toFixed(1),
     errors: per[i].errors
   }))
   const out = table(rows)
@@ -81,7 +92,8 @@ try {
   const verdict = [
     `metrics: GET /streams/:id with them / without (METRICS_ENABLED=false), per round: ${per[1].rps.map((rps, r) => (rps / per[4].rps[r]).toFixed(3)).join(' ')}; median ${metricsCost.toFixed(3)}x, >= 0.95x: ${metricsCost >= 0.95 ? 'met' : 'missed'}`,
     `(b) >= 0.5x hello-world: ${Number(b['x hello']) >= 0.5 ? 'met' : 'missed'} (${b['x hello']}x); p99 < 20 ms: ${Number(b['p99 ms']) < 20 ? 'met' : 'missed'} (${b['p99 ms']} ms)`,
-    `(c) >= 0.3x hello-world: ${Number(c['x hello']) >= 0.3 ? 'met' : 'missed'} (${c['x hello']}x)`
+    `(c) >= 0.3x hello-world: ${Number(c['x hello']) >= 0.3 ? 'met' : 'missed'} (${c['x hello']}x)`,
+    `server CPU per request (its process's CPU time over the run / requests answered): hello-world ${rows[0]['CPU us/req']} us, (b) ${b['CPU us/req']} us (${(Number(rows[0]['CPU us/req']) / Number(b['CPU us/req'])).toFixed(2)}x hello-world's cost per request); a server at ~100 % is the bottleneck, not the load generator`
   ]
   console.log(verdict.join('\n'))
   writeResults('api', `## API\n\n\`pnpm bench:api\` (default settings: LOG_LEVEL=info, access log to a file; load from wrk, 2 threads; BENCH_DURATION=${DURATION}, BENCH_ROUNDS=${ROUNDS}, ${CONNECTIONS} connections; medians of the rounds, p99 the worst round), ${new Date().toISOString().slice(0, 10)}, ${machine()}\n\n${out}\n\n${verdict.map((v) => `- ${v}`).join('\n')}`)
