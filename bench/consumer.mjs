@@ -34,10 +34,13 @@ async function runOnce(workers, bare = false) {
     const events = []
     let i = 0
     while (events.length < EVENTS) {
-      const streamId = ids[i++ % ids.length]
+      // Event k goes to stream k % N in round k / N: every stream's publish comes in round 0, its unpublish last (an
+      // unpublish that finds its stream never published is retried by the consumer, as it would have overtaken it).
+      const k = i++
+      const streamId = ids[k % ids.length]
       const base = { nodeId: 'bench-node', sessionId: `s${streamId}`, streamId }
       const at = () => new Date().toISOString()
-      const round = Math.floor(i / ids.length)
+      const round = Math.floor(k / ids.length)
       if (round === 0) events.push({ ...base, type: 'stream.published', id: newEventId(), at: at(), playbackBaseUrl: 'http://bench' })
       else if (round % 2 === 1) events.push({ ...base, type: 'viewer.joined', id: newEventId(), at: at(), userId: viewerIds[round % viewerIds.length] })
       else if (round < 18) events.push({ ...base, type: 'viewer.left', id: newEventId(), at: at(), userId: viewerIds[(round - 1) % viewerIds.length] })

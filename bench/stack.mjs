@@ -3,8 +3,25 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { Redis } from 'ioredis'
 import { createTestDatabase } from '@livestream/db/testing'
 import { ROOT, freePort, start, waitFor } from './lib.mjs'
+
+/** Removes the keys a bench's processes wrote under its own prefix (queues, heartbeats, caches). */
+async function dropKeys(url, prefix) {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 })
+  try {
+    await redis.connect()
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+      if (keys.length) await redis.unlink(...keys)
+      cursor = next
+    } while (cursor !== '0')
+  } finally {
+    redis.disconnect()
+  }
+}
 
 export async function benchStack(name) {
   const db = await createTestDatabase(`ls_bench_${name}`)
@@ -69,6 +86,7 @@ export async function benchStack(name) {
     },
     async close() {
       for (const p of procs.reverse()) await p.stop()
+      await dropKeys(common.REDIS_URL, common.QUEUE_PREFIX)
       await db.drop()
       rmSync(mediaRoot, { recursive: true, force: true })
     }

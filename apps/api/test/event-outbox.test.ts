@@ -197,3 +197,50 @@ t.test('a change commits at once while a relay holds its claim (READ COMMITTED: 
   t.ok(Date.now() - started < 500, `committed in ${Date.now() - started} ms`)
   t.match(await relaying, { emitted: 1 })
 })
+
+t.test('deletes after emission go in batches while one is in flight, and each caller resolves once its row is gone', async (t) => {
+  const { createOutboxStore } = await import('../src/plugins/app/streams/event-outbox.js')
+  const s = await createStreamsService(client, { urls }).create(ownerId, 'Batched deletes')
+  const ids = Array.from({ length: 40 }, (_, i) => `evt_batch_${i}_${s.id}`)
+  await client.pool.query(
+    `INSERT INTO platform_event_outbox (event_id, type, stream_id, participant_user_id, reason, occurred_at) VALUES ${ids.map(() => "(?, 'stream.live', ?, NULL, NULL, NOW(3))").join(', ')}`,
+    ids.flatMap((id) => [id, s.id])
+  )
+  // Count the round trips the deletes take: the pool's queries, seen from a wrapper.
+  let trips = 0
+  const pool = new Proxy(client.pool, {
+    get(target, prop, receiver) {
+      if (prop === 'query') return (...args: unknown[]) => (trips++, (target.query as (...a: unknown[]) => unknown)(...args))
+      if (prop === 'getConnection') {
+        return async () => {
+          const conn = await target.getConnection()
+          return new Proxy(conn, {
+            get(c, p) {
+              if (p === 'query') return (...args: unknown[]) => (trips++, (c.query as (...a: unknown[]) => unknown).apply(c, args))
+              const v = Reflect.get(c, p) as unknown
+              return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(c) : v
+            }
+          })
+        }
+      }
+      const v = Reflect.get(target, prop, receiver) as unknown
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+    }
+  })
+  const outbox = createOutboxStore(pool as never)
+  const gone = await Promise.all(
+    ids.map(async (id) => {
+      await outbox.delete(id)
+      const [rows] = await client.pool.query('SELECT 1 FROM platform_event_outbox WHERE event_id = ?', [id])
+      return (rows as unknown[]).length === 0
+    })
+  )
+  t.ok(gone.every(Boolean), 'every caller found its row gone when its delete resolved')
+  t.same((await owed(s.id)).filter((r) => r.eventId.startsWith('evt_batch_')), [], 'none of the 40 rows left')
+  t.ok(trips >= 2 && trips <= 4, `40 deletes asked at once took ${trips} round trips: the first alone, the rest together`)
+  // A failure reaches every caller of the batch (each logs it; the relay emits those entries again later).
+  const broken = createOutboxStore({ query: async () => Promise.reject(new Error('connection lost')), getConnection: async () => Promise.reject(new Error('connection lost')) } as never)
+  const results = await Promise.allSettled([broken.delete('a'), broken.delete('b'), broken.delete('c')])
+  t.same(results.map((r) => r.status), ['rejected', 'rejected', 'rejected'])
+  t.match((results[1] as PromiseRejectedResult).reason, /connection lost/)
+})

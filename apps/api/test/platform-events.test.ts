@@ -47,6 +47,12 @@ t.test('every change of a stream made through the routes is announced once, afte
   t.equal(got[1]!.data.stream.status, 'live', 'the view announced is the state after the change')
   t.equal(got[3]!.data.participant?.user_id, viewerId)
   t.equal(got[3]!.data.participant?.role, 'viewer')
+  // The participation as it was read with the stream, in one query: every field of the view.
+  const joined = await service.participant(s.id, viewerId)
+  t.same(got[3]!.data.participant, { ...got[4]!.data.participant, left_at: null }, 'join and leave name the same participation')
+  t.match(got[3]!.data.participant, { id: joined.id, stream_id: s.id, display_name: 'Viewer', joined_at: joined.joinedAt.toISOString() })
+  t.equal(got[4]!.data.participant?.left_at, joined.leftAt?.toISOString(), 'the leave carries its left_at')
+  t.not(got[4]!.data.participant?.left_at, null)
   t.equal(got[5]!.data.reason, 'ended-by-owner')
   t.equal(got[5]!.data.stream.playback_url, `https://media.example.com/hls/${s.playbackId}/index.m3u8`)
 })

@@ -35,21 +35,54 @@ const CLAIM = `SELECT event_id AS eventId, type, stream_id AS streamId, particip
   FROM platform_event_outbox FORCE INDEX (platform_event_outbox_created_idx) WHERE created_at <= NOW(3) - INTERVAL ? MICROSECOND
   ORDER BY created_at, event_id LIMIT ? FOR UPDATE SKIP LOCKED`
 
+const DELETE_ONE = 'DELETE FROM platform_event_outbox WHERE event_id = ?'
+/** Entries deleted in one transaction at most. */
+const DELETE_BATCH = 200
+
 /**
  * The outbox's statements. Writes made with a change go through `OUTBOX_INSERT` inside the change's transaction; the
  * delete after a successful emit and the relay's claim are here.
  */
 export function createOutboxStore(pool: Pool) {
+  // Deletes after emission, coalesced: the ids asked for while one batch is in flight go together in the next, as one
+  // multi-statement transaction (one round trip, one commit) instead of a commit each; every caller still waits for
+  // its own batch, so an answer is never given before its entry is gone. One DELETE per id, by primary key, for the
+  // reason given at `claim`.
+  let queued: Array<{ id: string; done: () => void; fail: (err: unknown) => void }> = []
+  let flushing = false
+  async function flushDeletes() {
+    flushing = true
+    while (queued.length) {
+      const batch = queued.slice(0, DELETE_BATCH)
+      queued = queued.slice(batch.length)
+      const ids = batch.map((b) => b.id)
+      try {
+        if (ids.length === 1) await pool.query(DELETE_ONE, ids)
+        else {
+          await inTransaction(pool, async (conn) => {
+            await conn.query(['START TRANSACTION', ...ids.map(() => DELETE_ONE), 'COMMIT'].join('; '), ids)
+          }, { selfCommitting: true })
+        }
+        for (const b of batch) b.done()
+      } catch (err) {
+        for (const b of batch) b.fail(err)
+      }
+    }
+    flushing = false
+  }
+
   return {
     /** Writes an entry on the change's connection, inside its transaction. */
     write: async (conn: Connection, e: OutboxEntry) => {
       await conn.query(`${OUTBOX_INSERT} VALUES (?, ?, ?, ?, ?, ?)`, outboxParams(e))
     },
 
-    /** The event was emitted: nothing owed any more. */
-    delete: async (eventId: string) => {
-      await pool.query('DELETE FROM platform_event_outbox WHERE event_id = ?', [eventId])
-    },
+    /** The event was emitted: nothing owed any more. Resolves once the entry is gone (its batch committed). */
+    delete: (eventId: string): Promise<void> =>
+      new Promise((done, fail) => {
+        queued.push({ id: eventId, done, fail })
+        if (!flushing) void flushDeletes()
+      }),
 
     /**
      * Claims up to `limit` entries older than `afterMs`, oldest first, for as long as `work` runs, and applies what it
@@ -79,7 +112,7 @@ export function createOutboxStore(pool: Pool) {
           // One statement per row, by primary key: `IN (...)` over a small table is a scan, which waits on (and
           // deadlocks with) the rows another relay holds.
           const statements = [
-            ...done.map(() => 'DELETE FROM platform_event_outbox WHERE event_id = ?'),
+            ...done.map(() => DELETE_ONE),
             ...failed.map(() => 'UPDATE platform_event_outbox SET attempts = attempts + 1 WHERE event_id = ?'),
             'COMMIT'
           ]

@@ -1,8 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { PlatformEvent, PlatformEvents } from '../platform-events.js'
 import type { OutboxEntry, OutboxStore } from './event-outbox.js'
-import type { StreamStore } from './stream-store.js'
-import { participantView, streamView, type UrlConfig } from './stream-view.js'
+import type { ParticipantRow, StreamStore } from './stream-store.js'
+import { participantView, streamView, type StreamRow, type UrlConfig } from './stream-view.js'
 
 export type AnnouncerLog = Pick<FastifyBaseLogger, 'warn' | 'error'>
 
@@ -46,13 +46,17 @@ export function createStreamAnnouncer(deps: { store: StreamStore; outbox: Outbox
 
   /** The event an entry stands for, or undefined when its stream (or participation) is gone. */
   async function eventOf(e: OutboxEntry): Promise<PlatformEvent | undefined> {
-    // Side by side: two reads on the announcement's path, after the commit, for every participant change.
-    const [row, participant] = await Promise.all([
-      store.byId(e.streamId),
-      e.participantUserId === null ? undefined : store.participant(e.streamId, e.participantUserId)
-    ])
+    // One read on the announcement's path, after the commit: the stream, with the participant for a participant change.
+    let row: StreamRow | undefined
+    let participant: ParticipantRow | undefined
+    if (e.participantUserId === null) row = await store.byId(e.streamId)
+    else {
+      const found = await store.withParticipant(e.streamId, e.participantUserId)
+      if (!found?.participant) return undefined
+      row = found.stream
+      participant = found.participant
+    }
     if (!row) return undefined
-    if (e.participantUserId !== null && !participant) return undefined
     return {
       id: e.eventId,
       type: e.type,

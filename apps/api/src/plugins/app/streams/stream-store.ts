@@ -392,6 +392,25 @@ export function createStreamStore(pool: Pool, opts: { viewerReportTtlMs?: number
       )[0]
     },
 
+    /**
+     * A stream and one user's participation in it, in one query (what an announcement of a participant change needs);
+     * `participant` undefined when that user never joined it.
+     */
+    async withParticipant(streamId: number, userId: number): Promise<{ stream: StreamRow; participant: ParticipantRow | undefined } | undefined> {
+      const [row] = await rows<StreamRow & { pId: number | null; pRole: ParticipantRow['role']; pJoinedAt: Date; pLeftAt: Date | null; pName: string }>(
+        pool,
+        `SELECT ${STREAM}, p.id AS pId, p.role AS pRole, p.joined_at AS pJoinedAt, p.left_at AS pLeftAt, u.display_name AS pName
+         FROM streams s LEFT JOIN (stream_participants p JOIN users u ON u.id = p.user_id) ON p.stream_id = s.id AND p.user_id = ?
+         WHERE s.id = ?`,
+        [userId, streamId]
+      )
+      if (!row) return undefined
+      const { pId, pRole, pJoinedAt, pLeftAt, pName, ...stream } = row
+      const participant =
+        pId === null ? undefined : { id: pId, streamId, userId, role: pRole, joinedAt: pJoinedAt, leftAt: pLeftAt, displayName: pName }
+      return { stream, participant }
+    },
+
     async participants(streamId: number, page: Page): Promise<{ rows: ParticipantRow[]; count: number }> {
       const [list, [total]] = await Promise.all([
         rows<ParticipantRow>(
