@@ -7,7 +7,6 @@ import { fork } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import os, { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { Redis } from 'ioredis'
 import { machine, pct, sleep, table, writeResults } from './lib.mjs'
 import { benchStack } from './stack.mjs'
 
@@ -166,14 +165,5 @@ ${out}
     g.send({ type: 'close' })
     await exited
   }
-  const prefix = stack.common.QUEUE_PREFIX
-  await stack.close()
-  const redis = new Redis(stack.common.REDIS_URL, { maxRetriesPerRequest: 1 })
-  let cursor = '0'
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-    if (keys.length) await redis.unlink(...keys)
-    cursor = next
-  } while (cursor !== '0')
-  redis.disconnect()
+  await stack.close() // its processes, database and Redis keys
 }
