@@ -39,6 +39,9 @@ const liveOn = async (nodeId: string, at = new Date()) => {
   await service.transition(s.id, 'live', { ingestNodeId: nodeId, playbackBaseUrl: 'http://x', at })
   return s.id
 }
+/** As if the api had last written the stream `ms` ago (the reaper measures from then, or from its going live). */
+const settle = (id: number, ms: number) =>
+  client.pool.query('UPDATE streams SET updated_at = NOW(3) - INTERVAL ? MICROSECOND WHERE id = ?', [ms * 1000, id])
 const beat = (hb: Partial<NodeHeartbeat> & { nodeId: string }) =>
   redis.hset(heartbeatKey(prefix), hb.nodeId, JSON.stringify({ playbackBaseUrl: 'http://x', at: Date.now(), streamIds: [], ...hb }))
 const status = async (id: number) => (await client.db.select().from(streams).where(eq(streams.id, id)))[0]!
@@ -61,7 +64,8 @@ t.test('a node that beats and holds its stream keeps it live', async (t) => {
 })
 
 t.test('a restarted node that no longer holds a stream loses it as not-on-node', async (t) => {
-  await liveOn('restarted', new Date(Date.now() - 10_000))
+  const id = await liveOn('restarted', new Date(Date.now() - 10_000))
+  await settle(id, 10_000)
   await beat({ nodeId: 'restarted', streamIds: [] })
   const reaped = await reapLostStreams(deps)
   t.same(reaped.map((r) => r.reason), ['not-on-node'])
@@ -74,8 +78,20 @@ t.test('a stream that just went live is not reaped for a heartbeat that predates
   t.equal((await status(id)).status, 'live')
 })
 
+t.test('a publish applied late (replayed from a restarted node\'s outbox) leaves its unpublish the grace to arrive', async (t) => {
+  // It happened a minute ago on the node, and the api applies it now; the node, restarted, no longer holds the stream.
+  const id = await liveOn('replayed', new Date(Date.now() - 60_000))
+  await beat({ nodeId: 'replayed', streamIds: [] })
+  t.same(await reapLostStreams(deps), [], 'not reaped as not-on-node the moment it is applied')
+  t.equal((await status(id)).status, 'live')
+  // Once the grace has passed since the api wrote it with no unpublish, the absence counts.
+  await settle(id, 6_000)
+  t.same((await reapLostStreams(deps)).map((r) => [r.streamId, r.reason]), [[id, 'not-on-node']])
+})
+
 t.test('a node never heard from loses its streams once the timeout has passed since they went live', async (t) => {
   const old = await liveOn('ghost', new Date(Date.now() - 60_000))
+  await settle(old, 60_000)
   const young = await liveOn('ghost2')
   const reaped = await reapLostStreams(deps)
   t.same(reaped.map((r) => r.streamId), [old])

@@ -423,11 +423,16 @@ export function createStreamStore(pool: Pool, opts: { viewerReportTtlMs?: number
       return { rows: list, count: Number(total?.n ?? 0) }
     },
 
-    /** Live streams held by an ingest node, and since when, for the reaper. */
+    /**
+     * Live streams held by an ingest node, for the reaper, with `settledAt`: the later of when the stream went live (the
+     * node's clock) and when the api last wrote its row (the database's). A publish replayed from a node's outbox keeps
+     * the instant it happened, long before it is applied; the reaper measures from the later one.
+     */
     liveOnNodes: () =>
-      rows<{ id: number; nodeId: string; liveSince: Date }>(
+      rows<{ id: number; nodeId: string; settledAt: Date }>(
         pool,
-        "SELECT id, ingest_node_id AS nodeId, COALESCE(started_at, updated_at) AS liveSince FROM streams WHERE status = 'live' AND ingest_node_id IS NOT NULL",
+        `SELECT id, ingest_node_id AS nodeId, GREATEST(COALESCE(started_at, updated_at), updated_at) AS settledAt
+         FROM streams WHERE status = 'live' AND ingest_node_id IS NOT NULL`,
         []
       ),
 

@@ -61,8 +61,9 @@ export class PublishNotAppliedError extends Error {
 }
 
 /**
- * A heartbeat must be this much newer than the moment a stream went live before the stream's absence from it counts:
- * the published event and the heartbeat travel separately and may cross.
+ * A heartbeat must be this much newer than the moment a stream went live (or was last written) before the stream's
+ * absence from it counts: the published event and the heartbeat travel separately and may cross, and an unpublish
+ * that follows a late publish (retried after overtaking it) must have time to arrive.
  */
 const ABSENCE_GRACE_MS = 5_000
 
@@ -321,15 +322,18 @@ export function createStreamsService(client: Pick<DbClient, 'pool'>, opts: Strea
     async reapLost(reports: ReadonlyMap<string, NodeReport>, nodeTimeoutMs: number, now = Date.now()): Promise<Reaped[]> {
       const reaped: Reaped[] = []
       for (const s of await store.liveOnNodes()) {
-        const liveSince = s.liveSince.getTime()
+        // From when the stream went live or the api last wrote it, whichever is later: events applied late (retried,
+        // or replayed from a node's outbox after a restart) keep the instant they happened, and the unpublish that
+        // follows such a publish must get the grace to arrive and end the stream for its own reason.
+        const settled = s.settledAt.getTime()
         const hb = reports.get(s.nodeId)
         let reason: Reaped['reason'] | null = null
         if (!hb) {
-          // Never heard from (or forgotten): measure the silence from when the stream went live.
-          if (now - liveSince > nodeTimeoutMs) reason = 'node-lost'
+          // Never heard from (or forgotten): measure the silence from then.
+          if (now - settled > nodeTimeoutMs) reason = 'node-lost'
         } else if (now - hb.at > nodeTimeoutMs) {
           reason = 'node-lost'
-        } else if (!hb.streamIds.includes(s.id) && hb.at - liveSince > ABSENCE_GRACE_MS) {
+        } else if (!hb.streamIds.includes(s.id) && hb.at - settled > ABSENCE_GRACE_MS) {
           reason = 'not-on-node'
         }
         if (!reason) continue
