@@ -7,20 +7,24 @@ import { EventsProducer } from '../src/events-producer.js'
 import { createMediaHttp } from '../src/media-http.js'
 import { MediaWindows } from '../src/media/window.js'
 import { startReadiness } from '../src/readiness.js'
-import { capturedLogger, tempDir } from './helper.js'
+import { testQueuePrefix } from '@livestream/events/testing'
+import { capturedLogger, dropRedisPrefix, tempDir } from './helper.js'
 
 const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const tdb = await createTestDatabase('ls_ready')
 const db = createDbClient({ url: tdb.url })
 const { log } = capturedLogger('warn')
+// This run's own prefix, removed at the end: the producer writes its queue's keys there once Redis answers.
+const prefix = testQueuePrefix('ready')
 t.teardown(async () => {
   await db.close()
   await tdb.drop()
+  await dropRedisPrefix(prefix)
 })
 
 /** A node's /readyz over real HTTP, with a producer on `redisUrl` and MySQL as given. */
 async function readyz(t: Test, redisUrl: string, mysql: () => Promise<unknown>) {
-  const producer = new EventsProducer({ redisUrl, prefix: 'lstest-ready', nodeId: 'node-r', outboxDir: await tempDir(t, 'ls-ready-outbox-'), log })
+  const producer = new EventsProducer({ redisUrl, prefix, nodeId: 'node-r', outboxDir: await tempDir(t, 'ls-ready-outbox-'), log })
   const readiness = startReadiness(
     [
       { name: 'redis', check: () => producer.ping() },
