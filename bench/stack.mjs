@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Redis } from 'ioredis'
 import { createTestDatabase } from '@livestream/db/testing'
+import { dropPrefixKeys } from '@livestream/events/testing'
 import { ROOT, freePort, start, waitFor } from './lib.mjs'
 
 /** Removes the keys a bench's processes wrote under its own prefix (queues, heartbeats, caches). */
@@ -12,12 +13,7 @@ async function dropKeys(url, prefix) {
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 })
   try {
     await redis.connect()
-    let cursor = '0'
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
-      if (keys.length) await redis.unlink(...keys)
-      cursor = next
-    } while (cursor !== '0')
+    await dropPrefixKeys(redis, prefix)
   } finally {
     redis.disconnect()
   }

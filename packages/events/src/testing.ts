@@ -30,9 +30,16 @@ async function eachKey(redis: KeyScanner, pattern: string, visit: (keys: string[
 
 /** Removes every key under `prefix` (the BullMQ queue, heartbeats, anything else); returns how many there were. */
 export async function dropTestPrefix(redis: KeyScanner, prefix: string): Promise<number> {
-  if (!/^[A-Za-z0-9_-]+$/.test(prefix) || !prefix.startsWith(`${TEST_PREFIX_ROOT}-`)) {
-    throw new Error(`refusing to drop keys of "${prefix}": not a test prefix`)
-  }
+  if (!prefix.startsWith(`${TEST_PREFIX_ROOT}-`)) throw new Error(`refusing to drop keys of "${prefix}": not a test prefix`)
+  return dropPrefixKeys(redis, prefix)
+}
+
+/**
+ * Removes every key under `prefix` (`<prefix>:*`), for a caller that owns the whole prefix (a test's, a bench's);
+ * returns how many there were.
+ */
+export async function dropPrefixKeys(redis: KeyScanner, prefix: string): Promise<number> {
+  if (!/^[A-Za-z0-9_-]+$/.test(prefix)) throw new Error(`refusing to drop keys of "${prefix}": not a plain prefix`)
   let n = 0
   await eachKey(redis, `${prefix}:*`, async (keys) => {
     n += await redis.unlink(...keys)

@@ -48,13 +48,12 @@ export function createOutboxStore(pool: Pool) {
   // multi-statement transaction (one round trip, one commit) instead of a commit each; every caller still waits for
   // its own batch, so an answer is never given before its entry is gone. One DELETE per id, by primary key, for the
   // reason given at `claim`.
-  let queued: Array<{ id: string; done: () => void; fail: (err: unknown) => void }> = []
+  const queued: Array<{ id: string; done: () => void; fail: (err: unknown) => void }> = []
   let flushing = false
   async function flushDeletes() {
     flushing = true
     while (queued.length) {
-      const batch = queued.slice(0, DELETE_BATCH)
-      queued = queued.slice(batch.length)
+      const batch = queued.splice(0, DELETE_BATCH)
       const ids = batch.map((b) => b.id)
       try {
         if (ids.length === 1) await pool.query(DELETE_ONE, ids)
